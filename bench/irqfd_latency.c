@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * irqfd_latency.c - one-way latency of an MSI irqfd to a halted vCPU (perf-floors.md goal G2), with halt
+ * polling off and on.
+ *
+ * Sample: t0 = CLOCK_MONOTONIC just before the device thread's eventfd write; t1 = the guest handler's
+ * entry time as the engine stamps it (virq_vcpu_vector_counts().last_entry_ns, CLOCK_MONOTONIC).
+ * Between samples the device blocks on the guest's report (see rig.c), then waits until the vCPU is back
+ * in hlt (its halt counter moved) plus VIRQ_BENCH_SETTLE_NS, so every t0 finds the vCPU asleep (polling
+ * off) or polling (polling on), and the poller back in epoll_wait.
+ *
+ * Why these floors:
+ *  - polling off: the engine path is two wake-ups (device -> poller by epoll, poller -> vCPU by one
+ *    eventfd write). The floor is the same two wake-ups over plain eventfds, device -> epoll relay ->
+ *    sink blocked in read, on the same device and vCPU threads (floors.c): H_ep + H_efd.
+ *  - polling on: the engine path is one wake-up (the poller) and a store the polling vCPU sees. The floor
+ *    is the issue's busy-polling eventfd round trip: device -> epoll relay -> sink spinning on a
+ *    non-blocking read. Same wake-up count; the sink's probes cost a syscall each where the vCPU reads
+ *    memory, so this floor is not quite a lower bound and a ratio just under 1 is no surprise.
+ * The device waits for the report, the counters and the settle delay identically on both sides.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "bench_int.h"
+
+/* Handler: report entry (an MMIO write nothing claims exits to the VMM), EOI, return. */
+static const char virq_bench_latency_guest[] =
+	"vector 0x41:\n"
+	"    mmio_write 0xd0000000, 4, 1   ; report: the device may go on\n"
+	"    eoi\n"
+	"    iret\n"
+	"main:\n"
+	"    mmio_write 0xfee000f0, 4, 0x1ff\n"
+	"    sti\n"
+	"loop:\n"
+	"    hlt\n"
+	"    jmp loop\n";
+
+#define VIRQ_BENCH_LATENCY_WARMUP 2  /* samples dropped at the start of every block */
+
+struct virq_bench_latency {
+	struct virq_bench_rig rig;
+	struct virq_bench_floor floor;
+	bool polling;
+};
+
+static uint64_t virq_bench_latency_mark(struct virq_bench_latency *lt)
+{
+	struct virq_halt_counts h = virq_bench_rig_halt(&lt->rig);
+	return lt->polling ? h.halts : h.sleeps;
+}
+
+static int virq_bench_latency_path(void *ctx, double *samples, int iters)
+{
+	struct virq_bench_latency *lt = ctx;
+	struct virq_bench_rig *rig = &lt->rig;
+	int n = 0, ret;
+	uint64_t count;
+
+	uint64_t mark = virq_bench_latency_mark(lt);
+	virq_bench_rig_enter(rig);
+	ret = virq_bench_rig_settle(rig, mark, lt->polling);
+	for (int i = 0; ret == 0 && i < iters + VIRQ_BENCH_LATENCY_WARMUP; i++) {
+		mark = virq_bench_latency_mark(lt);
+		uint64_t handled = virq_bench_rig_vector(rig).handled;
+
+		uint64_t t0 = virq_bench_now_ns();
+		if ((ret = virq_bench_write1(rig->irq_fd)) < 0)
+			break;
+		if ((ret = virq_bench_wait_read(rig->ack_fd, VIRQ_BENCH_TIMEOUT_MS, &count)) < 0)
+			break;
+		struct virq_vector_counts v = virq_bench_rig_vector(rig);
+		if (v.handled != handled + 1 || atomic_load(&rig->run_error)) {
+			fprintf(stderr, "virq bench: irqfd latency: %llu handler entries for one signal\n",
+				(unsigned long long)(v.handled - handled));
+			ret = -EIO;
+			break;
+		}
+		if (i >= VIRQ_BENCH_LATENCY_WARMUP)
+			samples[n++] = (double)(v.last_entry_ns - t0);
+		ret = virq_bench_rig_settle(rig, mark, lt->polling);
+	}
+	int r = virq_bench_rig_leave(rig);
+	if (ret == 0)
+		ret = r;
+	return ret < 0 ? ret : n;
+}
+
+static int virq_bench_latency_floor(void *ctx, double *samples, int iters)
+{
+	struct virq_bench_latency *lt = ctx;
+	struct virq_bench_floor *f = &lt->floor;
+	int n = 0, ret;
+	uint64_t count;
+
+	ret = virq_bench_floor_enter(f, &lt->rig, lt->polling ? VIRQ_BENCH_SINK_BUSYPOLL : VIRQ_BENCH_SINK_BLOCK,
+				     true);
+	for (int i = 0; ret == 0 && i < iters + VIRQ_BENCH_LATENCY_WARMUP; i++) {
+		uint64_t mark = lt->polling ? atomic_load(&f->halts) : atomic_load(&f->sleeps);
+		uint64_t runs = atomic_load(&f->runs);
+
+		uint64_t t0 = virq_bench_now_ns();
+		if ((ret = virq_bench_write1(f->e1)) < 0)
+			break;
+		if ((ret = virq_bench_wait_read(f->ack, VIRQ_BENCH_TIMEOUT_MS, &count)) < 0)
+			break;
+		if (atomic_load(&f->runs) != runs + 1) {
+			ret = -EIO;
+			break;
+		}
+		if (i >= VIRQ_BENCH_LATENCY_WARMUP)
+			samples[n++] = (double)(atomic_load(&f->last_ns) - t0);
+		ret = virq_bench_floor_settle(f, mark, lt->polling);
+	}
+	int r = virq_bench_floor_leave(f, &lt->rig);
+	if (ret == 0)
+		ret = r;
+	return ret < 0 ? ret : n;
+}
+
+static int virq_bench_latency_family(const struct virq_bench_sel *sel, bool polling, const char *p50,
+				     const char *p99, double budget_s)
+{
+	struct virq_bench_latency lt = { .polling = polling };
+	struct virq_bench_ab_result res;
+	int ret;
+
+	ret = virq_bench_rig_create(&lt.rig, VIRQ_BENCH_IRQ_MSI, virq_bench_latency_guest, polling ? 200000 : 0);
+	if (ret < 0)
+		return ret;
+	ret = virq_bench_floor_init(&lt.floor);
+	if (ret < 0) {
+		virq_bench_rig_destroy(&lt.rig);
+		return ret;
+	}
+	struct virq_bench_ab ab = {
+		.name = p50, .ctx = &lt,
+		.path = virq_bench_latency_path, .floor = virq_bench_latency_floor,
+		.iters = 200, .max_pairs = 200, .min_pairs = 5, .budget_s = budget_s,
+	};
+	ret = virq_bench_interleave(&ab, &res);
+	if (ret == 0) {
+		virq_bench_emit(sel, p50, res.path_p50, "ns", res.floor_p50, res.ratio_p50);
+		virq_bench_emit(sel, p99, res.path_p99, "ns", res.floor_p99, res.ratio_p99);
+		/* perf-floors.md section 5, step 4: a two-hop floor above 2 x 20 µs means the host is slow. */
+		if (!polling && res.floor_p50 > 40000)
+			fprintf(stderr, "virq bench: %s: floor %.0f ns: the host is in its slow mode\n", p50,
+				res.floor_p50);
+		if (polling) {
+			struct virq_halt_counts h = virq_bench_rig_halt(&lt.rig);
+			fprintf(stderr, "virq bench: halt polling: %llu halts, %llu polled ok, %llu polled then slept\n",
+				(unsigned long long)h.halts, (unsigned long long)h.poll_success,
+				(unsigned long long)h.poll_fail);
+		}
+	}
+	virq_bench_rig_destroy(&lt.rig);
+	virq_bench_floor_destroy(&lt.floor);
+	return ret;
+}
+
+int virq_bench_irqfd_latency(const struct virq_bench_sel *sel)
+{
+	return virq_bench_latency_family(sel, false, "irqfd_msi_latency_p50", "irqfd_msi_latency_p99", 9.0);
+}
+
+int virq_bench_irqfd_latency_halt_poll(const struct virq_bench_sel *sel)
+{
+	return virq_bench_latency_family(sel, true, "irqfd_msi_latency_halt_poll_p50",
+					 "irqfd_msi_latency_halt_poll_p99", 6.0);
+}

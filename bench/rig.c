@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rig.c - the engine side of every figure: one VM with an irqchip, one vCPU (APIC ID 0) running a guest
+ * program on a worker thread through the native API exactly as a VMM drives KVM_RUN, one irqfd, and the
+ * persistent worker threads that the floors reuse (bench_int.h explains the thread roles).
+ *
+ * The vCPU is stopped the way a VMM stops a KVM vCPU: run->immediate_exit = 1, then a signal with a
+ * no-op handler to end a halt. That costs a signal (55 µs here), paid once per block switch, never per
+ * sample. A guest handler may report its entry with an MMIO write to an address nothing claims
+ * (KVM_EXIT_MMIO); the vCPU thread then writes rig->ack_fd so the device can block, rather than spin or
+ * sleep-poll, while the interrupt is in flight: a spinning device would take a core from the path it
+ * measures, and a sleep-polling one would wake on timers in the middle of it. The report is taken after
+ * the handler's entry has been stamped, so it costs the measured interval nothing.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "bench_int.h"
+
+/* ---- workers ---- */
+
+static void *virq_bench_worker_main(void *arg)
+{
+	struct virq_bench_worker *w = arg;
+	uint64_t count;
+
+	w->tid = virq_bench_gettid();
+	virq_bench_write1(w->done_fd); /* started: tid is valid */
+	for (;;) {
+		/* Blocking read; SIGUSR1 (aimed at the vCPU role) restarts it (SA_RESTART). */
+		if (read(w->cmd_fd, &count, sizeof(count)) != sizeof(count))
+			continue;
+		if (atomic_load_explicit(&w->quit, memory_order_acquire))
+			break;
+		void (*fn)(void *) = atomic_load_explicit(&w->fn, memory_order_acquire);
+		fn(atomic_load_explicit(&w->arg, memory_order_acquire));
+		virq_bench_write1(w->done_fd);
+	}
+	return NULL;
+}
+
+int virq_bench_worker_start(struct virq_bench_worker *w)
+{
+	uint64_t count;
+	int r;
+
+	memset(w, 0, sizeof(*w));
+	w->cmd_fd = eventfd(0, EFD_CLOEXEC);
+	w->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (w->cmd_fd < 0 || w->done_fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	r = -pthread_create(&w->thread, NULL, virq_bench_worker_main, w);
+	if (r < 0)
+		goto fail;
+	w->started = true;
+	return virq_bench_wait_read(w->done_fd, VIRQ_BENCH_TIMEOUT_MS, &count);
+fail:
+	if (w->cmd_fd >= 0)
+		close(w->cmd_fd);
+	if (w->done_fd >= 0)
+		close(w->done_fd);
+	w->cmd_fd = w->done_fd = -1;
+	return r;
+}
+
+void virq_bench_worker_stop(struct virq_bench_worker *w)
+{
+	if (!w->started)
+		return;
+	atomic_store_explicit(&w->quit, true, memory_order_release);
+	virq_bench_write1(w->cmd_fd);
+	pthread_join(w->thread, NULL);
+	close(w->cmd_fd);
+	close(w->done_fd);
+	w->started = false;
+}
+
+void virq_bench_worker_submit(struct virq_bench_worker *w, void (*fn)(void *), void *arg)
+{
+	atomic_store_explicit(&w->fn, fn, memory_order_release);
+	atomic_store_explicit(&w->arg, arg, memory_order_release);
+	virq_bench_write1(w->cmd_fd);
+}
+
+int virq_bench_worker_wait(struct virq_bench_worker *w)
+{
+	uint64_t count;
+	int r = virq_bench_wait_read(w->done_fd, 5000, &count);
+	if (r < 0)
+		fprintf(stderr, "virq bench: worker %d did not finish its job: %s\n", (int)w->tid, strerror(-r));
+	return r;
+}
+
+/* ---- the engine rig ---- */
+
+static void virq_bench_stop_signal(int sig)
+{
+	(void)sig; /* only there to end a halted vCPU's ppoll */
+}
+
+/*
+ * SIGUSR1 needs a handler for the stop protocol (an ignored or default signal would not end ppoll, or
+ * would kill the process). Install a no-op one unless the embedding program already has its own.
+ */
+static int virq_bench_install_stop_signal(void)
+{
+	struct sigaction old, sa;
+
+	if (sigaction(SIGUSR1, NULL, &old) < 0)
+		return -errno;
+	if (!(old.sa_flags & SA_SIGINFO) && (old.sa_handler == SIG_DFL || old.sa_handler == SIG_IGN)) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = virq_bench_stop_signal;
+		sa.sa_flags = SA_RESTART;
+		sigemptyset(&sa.sa_mask);
+		if (sigaction(SIGUSR1, &sa, NULL) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+static int virq_bench_route_msi(struct virq_vm *vm)
+{
+	/* The default routes (GSI 0-23 -> IOAPIC pins) plus GSI 40 -> MSI to APIC 0, vector 0x41. */
+	const unsigned nr = 25;
+	struct kvm_irq_routing *routing = calloc(1, sizeof(*routing) + nr * sizeof(routing->entries[0]));
+	if (!routing)
+		return -ENOMEM;
+	for (uint32_t gsi = 0; gsi < 24; gsi++) {
+		routing->entries[gsi].gsi = gsi;
+		routing->entries[gsi].type = KVM_IRQ_ROUTING_IRQCHIP;
+		routing->entries[gsi].u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+		routing->entries[gsi].u.irqchip.pin = gsi;
+	}
+	routing->entries[24].gsi = VIRQ_BENCH_MSI_GSI;
+	routing->entries[24].type = KVM_IRQ_ROUTING_MSI;
+	routing->entries[24].u.msi.address_lo = 0xfee00000u | (0u << 12);
+	routing->entries[24].u.msi.data = VIRQ_BENCH_MSI_VECTOR;
+	routing->nr = nr;
+	int r = virq_vm_set_gsi_routing(vm, routing);
+	free(routing);
+	return r;
+}
+
+#define VIRQ_BENCH_CHECK(call, what)                                                                       \
+	do {                                                                                               \
+		int r_ = (call);                                                                           \
+		if (r_ < 0) {                                                                              \
+			fprintf(stderr, "virq bench: setup: %s: %s\n", what, strerror(-r_));               \
+			virq_bench_rig_destroy(rig);                                                       \
+			return r_;                                                                         \
+		}                                                                                          \
+	} while (0)
+
+int virq_bench_rig_create(struct virq_bench_rig *rig, enum virq_bench_irq kind, const char *guest,
+			  uint64_t halt_poll_ns)
+{
+	struct kvm_enable_cap cap = { .cap = KVM_CAP_HALT_POLL, .args = { halt_poll_ns } };
+	char err[200] = "";
+
+	memset(rig, 0, sizeof(*rig));
+	rig->irq_fd = rig->resample_fd = rig->ack_fd = -1;
+	rig->vcpu_thread.cmd_fd = rig->relay.cmd_fd = -1;
+	VIRQ_BENCH_CHECK(virq_bench_install_stop_signal(), "SIGUSR1 handler");
+	VIRQ_BENCH_CHECK(virq_vm_create(0, &rig->vm), "virq_vm_create");
+	VIRQ_BENCH_CHECK(virq_vm_create_irqchip(rig->vm), "virq_vm_create_irqchip");
+	VIRQ_BENCH_CHECK(virq_vm_enable_cap(rig->vm, &cap), "KVM_CAP_HALT_POLL");
+	VIRQ_BENCH_CHECK(virq_vm_vcpu_create(rig->vm, 0, &rig->vcpu), "virq_vm_vcpu_create");
+	rig->run = virq_vcpu_kvm_run(rig->vcpu);
+	int r = virq_vcpu_load_guest(rig->vcpu, guest, err, sizeof(err));
+	if (r < 0)
+		fprintf(stderr, "virq bench: setup: guest program: %s\n", err);
+	VIRQ_BENCH_CHECK(r, "virq_vcpu_load_guest");
+
+	rig->irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	rig->ack_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	VIRQ_BENCH_CHECK(rig->irq_fd < 0 || rig->ack_fd < 0 ? -errno : 0, "eventfd");
+	struct kvm_irqfd irqfd = { .fd = (uint32_t)rig->irq_fd };
+	if (kind == VIRQ_BENCH_IRQ_MSI) {
+		VIRQ_BENCH_CHECK(virq_bench_route_msi(rig->vm), "virq_vm_set_gsi_routing");
+		rig->gsi = VIRQ_BENCH_MSI_GSI;
+		rig->vector = VIRQ_BENCH_MSI_VECTOR;
+	} else {
+		/* GSI 5 keeps its default route to IOAPIC pin 5; the guest programs the pin. */
+		rig->resample_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		VIRQ_BENCH_CHECK(rig->resample_fd < 0 ? -errno : 0, "eventfd");
+		rig->gsi = VIRQ_BENCH_LEVEL_GSI;
+		rig->vector = VIRQ_BENCH_LEVEL_VECTOR;
+		irqfd.flags = KVM_IRQFD_FLAG_RESAMPLE;
+		irqfd.resamplefd = (uint32_t)rig->resample_fd;
+	}
+	irqfd.gsi = rig->gsi;
+	VIRQ_BENCH_CHECK(virq_vm_irqfd(rig->vm, &irqfd), "virq_vm_irqfd");
+	VIRQ_BENCH_CHECK(virq_bench_worker_start(&rig->vcpu_thread), "vCPU thread");
+	VIRQ_BENCH_CHECK(virq_bench_worker_start(&rig->relay), "relay thread");
+	return 0;
+}
+
+void virq_bench_rig_destroy(struct virq_bench_rig *rig)
+{
+	if (rig->in_run)
+		virq_bench_rig_leave(rig);
+	virq_bench_worker_stop(&rig->vcpu_thread);
+	virq_bench_worker_stop(&rig->relay);
+	if (rig->vcpu)
+		virq_vcpu_put(rig->vcpu);
+	if (rig->vm)
+		virq_vm_put(rig->vm); /* tears the irqfd down */
+	int *fds[] = { &rig->irq_fd, &rig->resample_fd, &rig->ack_fd };
+	for (unsigned i = 0; i < 3; i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
+	rig->vcpu = NULL;
+	rig->vm = NULL;
+}
+
+/* The vCPU role: KVM_RUN until the device stops it, acknowledging the guest's reports. */
+static void virq_bench_rig_run_job(void *arg)
+{
+	struct virq_bench_rig *rig = arg;
+	struct kvm_run *run = rig->run;
+
+	for (;;) {
+		int r = virq_vcpu_run(rig->vcpu);
+		if (r == -EINTR) {
+			if (__atomic_load_n(&run->immediate_exit, __ATOMIC_RELAXED))
+				return;
+			continue; /* a stray signal: re-enter, as a VMM would */
+		}
+		if (r == 0 && run->exit_reason == KVM_EXIT_MMIO && run->mmio.is_write) {
+			virq_bench_write1(rig->ack_fd);
+			continue;
+		}
+		int expected = 0;
+		atomic_compare_exchange_strong(&rig->run_error, &expected,
+					       r < 0 ? r : -(int)(1000 + run->exit_reason));
+		virq_bench_write1(rig->ack_fd); /* let a waiting device see the error at once */
+		return;
+	}
+}
+
+void virq_bench_rig_enter(struct virq_bench_rig *rig)
+{
+	__atomic_store_n(&rig->run->immediate_exit, 0, __ATOMIC_RELAXED);
+	rig->in_run = true;
+	virq_bench_worker_submit(&rig->vcpu_thread, virq_bench_rig_run_job, rig);
+}
+
+int virq_bench_rig_leave(struct virq_bench_rig *rig)
+{
+	__atomic_store_n(&rig->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	pthread_kill(rig->vcpu_thread.thread, SIGUSR1);
+	int r = virq_bench_worker_wait(&rig->vcpu_thread);
+	__atomic_store_n(&rig->run->immediate_exit, 0, __ATOMIC_RELAXED);
+	rig->in_run = false;
+	int err = atomic_load(&rig->run_error);
+	if (err) {
+		if (err <= -1000)
+			fprintf(stderr, "virq bench: the vCPU exited unexpectedly (exit_reason %d)\n", -err - 1000);
+		else
+			fprintf(stderr, "virq bench: virq_vcpu_run: %s\n", strerror(-err));
+		return -EIO;
+	}
+	return r;
+}
+
+struct virq_vector_counts virq_bench_rig_vector(struct virq_bench_rig *rig)
+{
+	struct virq_vector_counts c;
+	virq_vcpu_vector_counts(rig->vcpu, rig->vector, &c);
+	return c;
+}
+
+struct virq_halt_counts virq_bench_rig_halt(struct virq_bench_rig *rig)
+{
+	struct virq_halt_counts c;
+	virq_vcpu_halt_counts(rig->vcpu, &c);
+	return c;
+}
+
+int virq_bench_rig_settle(struct virq_bench_rig *rig, uint64_t mark0, bool polling)
+{
+	uint64_t deadline = virq_bench_now_ns() + VIRQ_BENCH_TIMEOUT_MS * 1000000ull;
+
+	for (;;) {
+		struct virq_halt_counts h = virq_bench_rig_halt(rig);
+		if ((polling ? h.halts : h.sleeps) > mark0)
+			break;
+		if (atomic_load(&rig->run_error) || virq_bench_now_ns() > deadline) {
+			fprintf(stderr, "virq bench: the vCPU did not go back to hlt\n");
+			return -ETIMEDOUT;
+		}
+		virq_bench_sleep_ns(5000);
+	}
+	/* Seen as halted: the sleeps counter moves just before ppoll, so give it time to get there. */
+	virq_bench_sleep_ns(VIRQ_BENCH_SETTLE_NS);
+	return 0;
+}

@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * irqfd.c - KVM_IRQFD assign and deassign, and the process-wide set of bound eventfds.
+ *
+ * Identity: an eventfd is its open file, not its number. virq keeps a dup of every bound eventfd and
+ * compares files with kcmp(KCMP_FILE). That is how "already bound" (EBUSY, across all VMs as in Linux
+ * since 2025) and "the caller closed or reused its number" are found.
+ *
+ * Shutdown order (KVM's, eventfd.c irqfd_shutdown): mark inactive and unhook from epoll, flush the
+ * poller so no injection from this irqfd is in flight, leave the resampler (which waits for a grace
+ * period so the EOI path no longer sees the resamplefd), then close the dups and free. Deassign waits for
+ * all of it, so no injection can happen once it returns.
+ *
+ * Locking: vm->irqfd_lock protects the VM's list and its resamplers; virq_bound_lock the process-wide
+ * set (taken inside irqfd_lock).
+ */
+#include "engine/irqfd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kcmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "engine/vm.h"
+
+static pthread_mutex_t virq_bound_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct virq_irqfd *virq_bound;  /* [L:virq_bound_lock] every bound irqfd of every VM */
+
+/* 0 when @a and @b are the same open file; -1 when either is closed; >0 otherwise. */
+static int virq_same_file(int a, int b)
+{
+	pid_t self = getpid();
+	long r = syscall(SYS_kcmp, self, self, KCMP_FILE, a, b);
+	return r < 0 ? -1 : (int)r;
+}
+
+/* KVM's eventfd_ctx_fdget(): -EBADF if @fd is not open, -EINVAL if it is not an eventfd. */
+static int virq_check_eventfd(int fd)
+{
+	char path[32], target[32];
+	ssize_t n;
+
+	if (fd < 0 || fcntl(fd, F_GETFD) < 0)
+		return -EBADF;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return -EBADF;
+	target[n] = '\0';
+	return strcmp(target, "anon_inode:[eventfd]") == 0 ? 0 : -EINVAL;
+}
+
+static bool virq_eventfd_is_bound(int fd)
+{
+	bool bound = false;
+
+	pthread_mutex_lock(&virq_bound_lock);
+	for (struct virq_irqfd *b = virq_bound; b && !bound; b = b->bound_next)
+		bound = virq_same_file(fd, b->efd) == 0;
+	pthread_mutex_unlock(&virq_bound_lock);
+	return bound;
+}
+
+static void virq_bound_add(struct virq_irqfd *irqfd)
+{
+	pthread_mutex_lock(&virq_bound_lock);
+	irqfd->bound_next = virq_bound;
+	virq_bound = irqfd;
+	pthread_mutex_unlock(&virq_bound_lock);
+}
+
+static void virq_bound_remove(struct virq_irqfd *irqfd)
+{
+	pthread_mutex_lock(&virq_bound_lock);
+	for (struct virq_irqfd **link = &virq_bound; *link; link = &(*link)->bound_next) {
+		if (*link == irqfd) {
+			*link = irqfd->bound_next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&virq_bound_lock);
+}
+
+static void virq_irqfd_free(struct virq_irqfd *irqfd)
+{
+	if (irqfd->efd >= 0)
+		close(irqfd->efd);
+	if (irqfd->resample_efd >= 0)
+		close(irqfd->resample_efd);
+	free(irqfd);
+}
+
+/*
+ * KVM accepts any GSI, also for resampling irqfds; a GSI no route can name (>= KVM_MAX_IRQ_ROUTES) can
+ * never see an EOI, so such an irqfd gets no resampler (vm->resamplers is indexed by GSI).
+ */
+static bool virq_irqfd_has_resampler(const struct virq_irqfd *irqfd)
+{
+	return irqfd->resample_efd >= 0 && irqfd->gsi < KVM_MAX_IRQ_ROUTES;
+}
+
+/* Tear down an irqfd already unlinked from the VM's list. Caller holds vm->irqfd_lock. */
+static void virq_irqfd_shutdown_locked(struct virq_vm *vm, struct virq_irqfd *irqfd)
+{
+	atomic_store(&irqfd->active, false);
+	epoll_ctl(vm->poller.epoll_fd, EPOLL_CTL_DEL, irqfd->efd, NULL);
+	virq_poller_flush(vm);
+	if (virq_irqfd_has_resampler(irqfd))
+		virq_resampler_leave_locked(vm, irqfd);
+	virq_bound_remove(irqfd);
+	virq_irqfd_free(irqfd);
+}
+
+/* Unlink and shut down every irqfd of @vm for which @match says so. Caller holds vm->irqfd_lock. */
+static void virq_irqfd_remove_locked(struct virq_vm *vm, bool (*match)(const struct virq_irqfd *, const void *),
+				     const void *arg)
+{
+	struct virq_irqfd **link = &vm->irqfds;
+
+	while (*link) {
+		struct virq_irqfd *irqfd = *link;
+		if (match(irqfd, arg)) {
+			*link = irqfd->next;
+			virq_irqfd_shutdown_locked(vm, irqfd);
+		} else {
+			link = &irqfd->next;
+		}
+	}
+}
+
+static bool virq_irqfd_user_closed(const struct virq_irqfd *irqfd, const void *unused)
+{
+	return virq_same_file(irqfd->user_fd, irqfd->efd) != 0;
+}
+
+void virq_irqfd_reap_closed(struct virq_vm *vm)
+{
+	pthread_mutex_lock(&vm->irqfd_lock);
+	virq_irqfd_remove_locked(vm, virq_irqfd_user_closed, NULL);
+	pthread_mutex_unlock(&vm->irqfd_lock);
+}
+
+static bool virq_irqfd_always(const struct virq_irqfd *irqfd, const void *unused)
+{
+	return true;
+}
+
+void virq_irqfd_release_all(struct virq_vm *vm)
+{
+	pthread_mutex_lock(&vm->irqfd_lock);
+	virq_irqfd_remove_locked(vm, virq_irqfd_always, NULL);
+	pthread_mutex_unlock(&vm->irqfd_lock);
+}
+
+struct virq_irqfd_key {
+	int fd;
+	uint32_t gsi;
+};
+
+static bool virq_irqfd_matches_key(const struct virq_irqfd *irqfd, const void *arg)
+{
+	const struct virq_irqfd_key *key = arg;
+	return irqfd->gsi == key->gsi && virq_same_file(key->fd, irqfd->efd) == 0;
+}
+
+/* Deassign is (eventfd, gsi)-keyed and succeeds even when nothing matches, as in KVM. */
+static int virq_irqfd_deassign(struct virq_vm *vm, const struct kvm_irqfd *args)
+{
+	struct virq_irqfd_key key = { .fd = (int)args->fd, .gsi = args->gsi };
+	int ret = virq_check_eventfd(key.fd);
+
+	if (ret < 0)
+		return ret;
+	pthread_mutex_lock(&vm->irqfd_lock);
+	virq_irqfd_remove_locked(vm, virq_irqfd_matches_key, &key);
+	pthread_mutex_unlock(&vm->irqfd_lock);
+	return 0;
+}
+
+static int virq_irqfd_validate_assign(struct virq_vm *vm, const struct kvm_irqfd *args)
+{
+	int ret;
+
+	/* Both kinds need the in-kernel irqchip (x86 kvm_arch_irqfd_allowed; no split irqchip here). */
+	if (!atomic_load_explicit(&vm->has_irqchip, memory_order_acquire))
+		return -EINVAL;
+	ret = virq_check_eventfd((int)args->fd);
+	if (ret == 0 && (args->flags & KVM_IRQFD_FLAG_RESAMPLE))
+		ret = virq_check_eventfd((int)args->resamplefd);
+	if (ret == 0 && virq_eventfd_is_bound((int)args->fd))
+		ret = -EBUSY;
+	return ret;
+}
+
+static struct virq_irqfd *virq_irqfd_alloc(struct virq_vm *vm, const struct kvm_irqfd *args)
+{
+	struct virq_irqfd *irqfd = calloc(1, sizeof(*irqfd));
+
+	if (!irqfd)
+		return NULL;
+	irqfd->vm = vm;
+	irqfd->user_fd = (int)args->fd;
+	irqfd->gsi = args->gsi;
+	irqfd->resample_efd = -1;
+	irqfd->efd = fcntl((int)args->fd, F_DUPFD_CLOEXEC, 0);
+	if (args->flags & KVM_IRQFD_FLAG_RESAMPLE)
+		irqfd->resample_efd = fcntl((int)args->resamplefd, F_DUPFD_CLOEXEC, 0);
+	if (irqfd->efd < 0 || ((args->flags & KVM_IRQFD_FLAG_RESAMPLE) && irqfd->resample_efd < 0)) {
+		virq_irqfd_free(irqfd);
+		return NULL;
+	}
+	atomic_init(&irqfd->active, true);
+	return irqfd;
+}
+
+static int virq_irqfd_assign(struct virq_vm *vm, const struct kvm_irqfd *args)
+{
+	struct virq_irqfd *irqfd;
+	int ret;
+
+	pthread_mutex_lock(&vm->irqfd_lock);
+	ret = virq_irqfd_validate_assign(vm, args);
+	if (ret < 0)
+		goto out_unlock;
+	ret = -ENOMEM;
+	irqfd = virq_irqfd_alloc(vm, args);
+	if (!irqfd)
+		goto out_unlock;
+	if (virq_irqfd_has_resampler(irqfd)) {
+		ret = virq_resampler_join_locked(vm, irqfd);
+		if (ret < 0)
+			goto out_free;
+	}
+	/* Fully set up before the eventfd is watched: the first signal may arrive at once. */
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = irqfd };
+	if (epoll_ctl(vm->poller.epoll_fd, EPOLL_CTL_ADD, irqfd->efd, &ev) < 0) {
+		ret = -errno;
+		goto out_leave;
+	}
+	virq_bound_add(irqfd);
+	irqfd->next = vm->irqfds;
+	vm->irqfds = irqfd;
+	pthread_mutex_unlock(&vm->irqfd_lock);
+	return 0;
+
+out_leave:
+	if (virq_irqfd_has_resampler(irqfd))
+		virq_resampler_leave_locked(vm, irqfd);
+out_free:
+	virq_irqfd_free(irqfd);
+out_unlock:
+	pthread_mutex_unlock(&vm->irqfd_lock);
+	return ret;
+}
+
+int virq_vm_irqfd(struct virq_vm *vm, const struct kvm_irqfd *args)
+{
+	if (args->flags & ~(uint32_t)(KVM_IRQFD_FLAG_DEASSIGN | KVM_IRQFD_FLAG_RESAMPLE))
+		return -EINVAL;
+	virq_irqfd_reap_closed(vm);
+	if (args->flags & KVM_IRQFD_FLAG_DEASSIGN)
+		return virq_irqfd_deassign(vm, args);
+	return virq_irqfd_assign(vm, args);
+}

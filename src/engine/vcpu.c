@@ -1,0 +1,290 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vcpu.c - vCPU life cycle, the LAPIC's view of the engine (struct virq_lapic_ops), the wake-up protocol
+ * of vcpu.h, program loading and MP state.
+ *
+ * Life cycle follows KVM: a vCPU lives as long as its VM. A vCPU handle holds a reference on the VM, not
+ * on the vCPU, so a LAPIC stays valid for every thread that found it in the VM's APIC map.
+ */
+#include "engine/vcpu.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/rcu.h"
+#include "engine/vm.h"
+
+uint64_t virq_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void virq_vcpu_kick(struct virq_vcpu *vcpu)
+{
+	int halted = VIRQ_VCPU_HALTED;
+
+	atomic_store_explicit(&vcpu->event, true, memory_order_seq_cst);
+	if (atomic_load_explicit(&vcpu->mode, memory_order_seq_cst) != VIRQ_VCPU_HALTED)
+		return;
+	/* Only the injector that claims the halted vCPU pays for the wake-up write. */
+	if (atomic_compare_exchange_strong(&vcpu->mode, &halted, VIRQ_VCPU_WAKING)) {
+		uint64_t one = 1;
+		atomic_fetch_add_explicit(&vcpu->halt_stats.wakeups, 1, memory_order_relaxed);
+		if (write(vcpu->wake_fd, &one, sizeof(one)) < 0) {
+			/* Only EAGAIN is possible (counter saturated), and then the vCPU is woken anyway. */
+		}
+	}
+}
+
+bool virq_vcpu_has_deliverable(struct virq_vcpu *vcpu)
+{
+	atomic_exchange_explicit(&vcpu->event, false, memory_order_seq_cst);
+	if (!vcpu->has_lapic || !vcpu->cpu.interrupts_enabled)
+		return false;
+	return virq_lapic_pending_vector(&vcpu->lapic) >= 0;
+}
+
+static void virq_vcpu_lapic_kick(void *opaque)
+{
+	virq_vcpu_kick(opaque);
+}
+
+static void virq_vcpu_lapic_eoi_broadcast(void *opaque, uint8_t vector, bool level)
+{
+	struct virq_vcpu *vcpu = opaque;
+	virq_ioapic_eoi(&vcpu->vm->ioapic, vector, level);
+}
+
+bool virq_vcpu_eoi_wanted(void *opaque, uint8_t vector)
+{
+	struct virq_vcpu *vcpu = opaque;
+	return virq_ioapic_wants_eoi(&vcpu->vm->ioapic, vector);
+}
+
+static int virq_vcpu_lapic_send_ipi(void *opaque, const struct virq_apic_irq *irq)
+{
+	struct virq_vcpu *vcpu = opaque;
+	struct virq_vm *vm = vcpu->vm;
+
+	virq_rcu_read_lock();
+	struct virq_apic_map *map = virq_rcu_deref(vm->apic_map);
+	int r = virq_apic_deliver(map->apics, map->nr, &vcpu->lapic, irq);
+	virq_rcu_read_unlock();
+	return r;
+}
+
+/* INIT parks the vCPU (KVM_MP_STATE_INIT_RECEIVED); STARTUP after INIT makes it runnable. */
+static void virq_vcpu_lapic_init_sipi(void *opaque, bool startup, uint8_t sipi_vector)
+{
+	struct virq_vcpu *vcpu = opaque;
+	uint32_t expected = KVM_MP_STATE_INIT_RECEIVED;
+
+	if (!startup)
+		atomic_store(&vcpu->mp_state, KVM_MP_STATE_INIT_RECEIVED);
+	else
+		atomic_compare_exchange_strong(&vcpu->mp_state, &expected, KVM_MP_STATE_RUNNABLE);
+	virq_vcpu_kick(vcpu);
+}
+
+static const struct virq_lapic_ops virq_vcpu_lapic_ops = {
+	.kick = virq_vcpu_lapic_kick,
+	.eoi_broadcast = virq_vcpu_lapic_eoi_broadcast,
+	.send_ipi = virq_vcpu_lapic_send_ipi,
+	.init_sipi = virq_vcpu_lapic_init_sipi,
+	.eoi_wanted = virq_vcpu_eoi_wanted,
+};
+
+/* Publish a new APIC map that includes @vcpu. Caller holds vm->lock. */
+static int virq_vm_add_to_apic_map_locked(struct virq_vm *vm, struct virq_vcpu *vcpu)
+{
+	struct virq_apic_map *old = atomic_load_explicit(&vm->apic_map, memory_order_relaxed);
+	unsigned nr = old->nr > vcpu->id ? old->nr : vcpu->id + 1;
+	struct virq_apic_map *map = calloc(1, sizeof(*map) + nr * sizeof(map->apics[0]));
+
+	if (!map)
+		return -ENOMEM;
+	map->nr = nr;
+	memcpy(map->apics, old->apics, old->nr * sizeof(map->apics[0]));
+	map->apics[vcpu->id] = &vcpu->lapic;
+	virq_rcu_assign(vm->apic_map, map);
+	virq_rcu_synchronize();
+	free(old);
+	return 0;
+}
+
+static struct virq_vcpu *virq_vcpu_alloc(struct virq_vm *vm, unsigned id)
+{
+	struct virq_vcpu *vcpu = calloc(1, sizeof(*vcpu));
+
+	if (!vcpu)
+		return NULL;
+	vcpu->vm = vm;
+	vcpu->id = id;
+	vcpu->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	vcpu->run = mmap(NULL, VIRQ_VCPU_RUN_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (vcpu->run == MAP_FAILED)
+		vcpu->run = NULL;
+	if (vcpu->wake_fd < 0 || !vcpu->run || virq_guest_cpu_init(&vcpu->cpu) < 0) {
+		virq_vcpu_destroy(vcpu);
+		return NULL;
+	}
+	pthread_mutex_init(&vcpu->program_lock, NULL);
+	return vcpu;
+}
+
+int virq_vm_vcpu_create(struct virq_vm *vm, unsigned long id, struct virq_vcpu **out)
+{
+	struct virq_vcpu *vcpu;
+	int ret;
+
+	if (id >= VIRQ_MAX_VCPUS)
+		return -EINVAL;
+	pthread_mutex_lock(&vm->lock);
+	ret = -EEXIST;
+	if (atomic_load(&vm->vcpus[id]))
+		goto out_unlock;
+	ret = -ENOMEM;
+	vcpu = virq_vcpu_alloc(vm, (unsigned)id);
+	if (!vcpu)
+		goto out_unlock;
+
+	vcpu->has_lapic = atomic_load(&vm->has_irqchip);
+	virq_lapic_init(&vcpu->lapic, (uint32_t)id, &virq_vcpu_lapic_ops, vcpu);
+	/* With an in-kernel irqchip every vCPU but the BSP waits for INIT/SIPI, as in KVM. */
+	atomic_store(&vcpu->mp_state, vcpu->has_lapic && id != 0 ? KVM_MP_STATE_UNINITIALIZED
+								: KVM_MP_STATE_RUNNABLE);
+	if (vcpu->has_lapic) {
+		ret = virq_vm_add_to_apic_map_locked(vm, vcpu);
+		if (ret < 0) {
+			virq_vcpu_destroy(vcpu);
+			goto out_unlock;
+		}
+	}
+	atomic_store(&vm->vcpus[id], vcpu);
+	atomic_fetch_add(&vm->nr_vcpus, 1);
+	atomic_store(&vm->vcpu_created, true);
+	virq_vm_get(vm);
+	*out = vcpu;
+	ret = 0;
+out_unlock:
+	pthread_mutex_unlock(&vm->lock);
+	return ret;
+}
+
+void virq_vcpu_destroy(struct virq_vcpu *vcpu)
+{
+	if (vcpu->wake_fd >= 0)
+		close(vcpu->wake_fd);
+	if (vcpu->run)
+		munmap(vcpu->run, VIRQ_VCPU_RUN_SIZE);
+	virq_guest_program_free(vcpu->program);
+	virq_guest_cpu_destroy(&vcpu->cpu);
+	free(vcpu);
+}
+
+void virq_vcpu_put(struct virq_vcpu *vcpu)
+{
+	virq_vm_put(vcpu->vm);
+}
+
+unsigned virq_vcpu_id(const struct virq_vcpu *vcpu)
+{
+	return vcpu->id;
+}
+
+struct kvm_run *virq_vcpu_kvm_run(struct virq_vcpu *vcpu)
+{
+	return vcpu->run;
+}
+
+int virq_vcpu_load_guest(struct virq_vcpu *vcpu, const char *text, char *err, size_t err_len)
+{
+	struct virq_guest_error perr = { 0 };
+	struct virq_guest_program *prog;
+	int ret = virq_guest_parse(text, &prog, &perr);
+
+	if (ret < 0) {
+		if (err && err_len)
+			snprintf(err, err_len, "%s", perr.message);
+		return ret;
+	}
+	/* in_run doubles as the ownership token: a thread inside KVM_RUN owns the program. */
+	if (atomic_exchange(&vcpu->in_run, true)) {
+		virq_guest_program_free(prog);
+		return -EBUSY;
+	}
+	virq_guest_program_free(vcpu->program);
+	vcpu->program = prog;
+	virq_guest_cpu_reset(&vcpu->cpu, prog);
+	vcpu->exit_pending = VIRQ_EXIT_PENDING_NONE;
+	vcpu->shut_down = false;
+	vcpu->reevaluate = true;
+	atomic_store(&vcpu->in_run, false);
+	return 0;
+}
+
+int virq_vcpu_get_mp_state(struct virq_vcpu *vcpu, struct kvm_mp_state *state)
+{
+	state->mp_state = atomic_load(&vcpu->mp_state);
+	return 0;
+}
+
+int virq_vcpu_set_mp_state(struct virq_vcpu *vcpu, const struct kvm_mp_state *state)
+{
+	switch (state->mp_state) {
+	case KVM_MP_STATE_RUNNABLE:
+	case KVM_MP_STATE_UNINITIALIZED:
+	case KVM_MP_STATE_INIT_RECEIVED:
+	case KVM_MP_STATE_HALTED:
+	case KVM_MP_STATE_SIPI_RECEIVED:
+		break;
+	default:
+		return -EINVAL;
+	}
+	/* KVM refuses SIPI_RECEIVED and INIT_RECEIVED without an in-kernel LAPIC. */
+	if (!vcpu->has_lapic && state->mp_state != KVM_MP_STATE_RUNNABLE)
+		return -EINVAL;
+	/* A HALTED vCPU is a runnable one that will hlt: virq keeps the halt in the guest's own op. */
+	uint32_t st = state->mp_state == KVM_MP_STATE_HALTED || state->mp_state == KVM_MP_STATE_SIPI_RECEIVED
+			      ? KVM_MP_STATE_RUNNABLE : state->mp_state;
+	atomic_store(&vcpu->mp_state, st);
+	virq_vcpu_kick(vcpu);
+	return 0;
+}
+
+int virq_vcpu_vector_counts(struct virq_vcpu *vcpu, uint8_t vector, struct virq_vector_counts *out)
+{
+	const struct virq_lapic_vector_stats *ls = &vcpu->lapic.stats[vector];
+	const struct virq_guest_vector_stats *gs = &vcpu->cpu.stats[vector];
+
+	out->accepted = atomic_load_explicit(&ls->accepted, memory_order_relaxed);
+	out->coalesced = atomic_load_explicit(&ls->coalesced, memory_order_relaxed);
+	out->delivered = atomic_load_explicit(&ls->delivered, memory_order_relaxed);
+	out->eoi = atomic_load_explicit(&ls->eoi, memory_order_relaxed);
+	out->handled = atomic_load_explicit(&gs->handled, memory_order_acquire);
+	out->unhandled = atomic_load_explicit(&gs->unhandled, memory_order_relaxed);
+	out->last_entry_ns = atomic_load_explicit(&gs->last_entry_ns, memory_order_relaxed);
+	out->latency_max_ns = atomic_load_explicit(&gs->latency.max_ns, memory_order_relaxed);
+	out->latency_p50_ns = virq_latency_percentile(&gs->latency, 500);
+	out->latency_p99_ns = virq_latency_percentile(&gs->latency, 990);
+	return 0;
+}
+
+int virq_vcpu_halt_counts(struct virq_vcpu *vcpu, struct virq_halt_counts *out)
+{
+	out->halts = atomic_load_explicit(&vcpu->halt_stats.halts, memory_order_relaxed);
+	out->poll_success = atomic_load_explicit(&vcpu->halt_stats.poll_success, memory_order_relaxed);
+	out->poll_fail = atomic_load_explicit(&vcpu->halt_stats.poll_fail, memory_order_relaxed);
+	out->sleeps = atomic_load_explicit(&vcpu->halt_stats.sleeps, memory_order_relaxed);
+	out->wakeups = atomic_load_explicit(&vcpu->halt_stats.wakeups, memory_order_relaxed);
+	out->poll_ns = __atomic_load_n(&vcpu->halt_poll_ns, __ATOMIC_RELAXED);
+	return 0;
+}

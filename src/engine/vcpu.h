@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vcpu.h - the engine's vCPU: a LAPIC, a micro-op guest CPU, the kvm_run area and the wake-up protocol.
+ *
+ * Making a vCPU notice an interrupt (virq_vcpu_kick) never uses a signal (55 µs here): the injector sets
+ * IRR, then raises `event`; a running vCPU sees `event` at its next op boundary; a halted one sleeps in
+ * ppoll() on wake_fd and is woken by one eventfd write, done only by the injector that moves `mode` from
+ * HALTED to WAKING (so one wake-up costs one write, however many injectors race).
+ *
+ *   injector                              vCPU thread (hlt)
+ *   IRR |= bit                            mode = HALTED            (seq_cst)
+ *   event = 1                  (seq_cst)  if (event) -> run
+ *   if (CAS mode HALTED->WAKING)          ppoll(wake_fd)
+ *       write(wake_fd)
+ * Both sides store then load with seq_cst, so at least one of them sees the other's store: no lost wake-up.
+ */
+#ifndef VIRQ_ENGINE_VCPU_H
+#define VIRQ_ENGINE_VCPU_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "guest/cpu.h"
+#include "guest/program.h"
+#include "irqchip/x86/lapic.h"
+#include "virq/vcpu.h"
+
+struct virq_vm;
+
+enum virq_vcpu_mode {
+	VIRQ_VCPU_OUTSIDE = 0,  /* not in KVM_RUN */
+	VIRQ_VCPU_RUNNING,      /* executing ops; checks `event` at op boundaries */
+	VIRQ_VCPU_HALTED,       /* about to sleep or sleeping on wake_fd */
+	VIRQ_VCPU_WAKING,       /* an injector claimed the wake-up and writes wake_fd */
+};
+
+struct virq_vcpu {
+	struct virq_vm *vm;                    /* [I] holds a reference */
+	unsigned id;                           /* [I] = APIC ID */
+	struct virq_lapic lapic;               /* see irqchip/x86/lapic.h for its own tags */
+	bool has_lapic;                        /* [I] created after KVM_CREATE_IRQCHIP */
+
+	_Atomic int mode;                      /* [A] enum virq_vcpu_mode */
+	_Atomic bool event;                    /* [A] something to evaluate at the next op boundary */
+	_Atomic bool in_run;                   /* [A] a thread is inside virq_vcpu_run */
+	_Atomic uint32_t mp_state;             /* [A] KVM_MP_STATE_* */
+	int wake_fd;                           /* [I] eventfd */
+
+	struct kvm_run *run;                   /* [I] VIRQ_VCPU_RUN_SIZE bytes */
+	pthread_mutex_t program_lock;          /* serialises program loads against each other */
+	struct virq_guest_program *program;    /* [V] (loads happen only outside run) */
+	struct virq_guest_cpu cpu;             /* [V] */
+	enum {
+		VIRQ_EXIT_PENDING_NONE,
+		VIRQ_EXIT_PENDING_WRITE,       /* an MMIO write or port output the VMM has now seen */
+		VIRQ_EXIT_PENDING_MMIO_READ,   /* the op at pc waits for run->mmio.data */
+		VIRQ_EXIT_PENDING_PIO_IN,      /* the op at pc waits for the port input data */
+	} exit_pending;                        /* [V] */
+	bool shut_down;                        /* [V] */
+	bool reevaluate;                       /* [V] IF, PPR or ISR changed: look at IRR again */
+
+	uint64_t halt_poll_ns;                 /* [V] adaptive budget */
+	struct {
+		_Atomic uint64_t halts, poll_success, poll_fail, sleeps, wakeups;
+	} halt_stats;
+};
+
+/* Make the vCPU notice new work (see the protocol above). Any thread. */
+void virq_vcpu_kick(struct virq_vcpu *vcpu);
+
+/* vcpu_halt.c: block in hlt until an interrupt is deliverable or the VMM stops the vCPU.
+ * Returns 0 when woken, -EINTR when run->immediate_exit or a signal ended the wait. */
+int virq_vcpu_halt(struct virq_vcpu *vcpu, const sigset_t *wait_mask);
+/* Block while the vCPU waits for INIT/SIPI or KVM_SET_MP_STATE(RUNNABLE); same returns. */
+int virq_vcpu_wait_runnable(struct virq_vcpu *vcpu, const sigset_t *wait_mask);
+
+/* vcpu.c */
+/* vCPU thread: consume `event` and say whether an interrupt can be taken now (IF set, vector above PPR). */
+bool virq_vcpu_has_deliverable(struct virq_vcpu *vcpu);
+/* The LAPIC's question "does the IOAPIC want this vector's EOI?" (opaque = the vCPU). */
+bool virq_vcpu_eoi_wanted(void *opaque, uint8_t vector);
+/* Free a vCPU; only the VM's destruction does this (vCPU handles only hold VM references). */
+void virq_vcpu_destroy(struct virq_vcpu *vcpu);
+
+uint64_t virq_now_ns(void);
+
+#endif /* VIRQ_ENGINE_VCPU_H */

@@ -1,0 +1,315 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vcpu_run.c - KVM_RUN: execute the guest's ops on the calling thread until the VMM is needed.
+ *
+ * At every op boundary the vCPU checks, by reading memory only, whether the VMM asked it to stop
+ * (run->immediate_exit) and whether an interrupt may have arrived (`event`, see vcpu.h); if the guest
+ * has interrupts enabled and the LAPIC has a vector above PPR, it is taken before the op. Accesses that
+ * the engine claims (LAPIC page, IOAPIC window, guest RAM) are handled here; every other access exits
+ * to the VMM through struct kvm_run and completes on the next KVM_RUN, as with KVM.
+ *
+ * Signals: blocked while ops run, unblocked (atomically, by ppoll) while the vCPU sleeps in hlt, and
+ * restored on return, so the VMM's "set immediate_exit, then signal the thread" always stops the vCPU
+ * and its handler runs when KVM_RUN returns.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+
+#include "engine/probes.h"
+#include "engine/vcpu.h"
+#include "engine/vm.h"
+
+enum virq_step {
+	VIRQ_STEP_CONTINUE,
+	VIRQ_STEP_EXIT,   /* return 0 to the VMM with run->exit_reason set */
+	VIRQ_STEP_INTR,   /* return -EINTR, KVM_EXIT_INTR */
+};
+
+static bool virq_in_window(uint64_t addr, unsigned size, uint64_t base, uint64_t len)
+{
+	return addr >= base && addr - base < len && size <= len - (addr - base);
+}
+
+static enum virq_step virq_exit_shutdown(struct virq_vcpu *vcpu)
+{
+	vcpu->shut_down = true;
+	vcpu->run->exit_reason = KVM_EXIT_SHUTDOWN;
+	return VIRQ_STEP_EXIT;
+}
+
+/* Take the highest deliverable interrupt, if the guest accepts interrupts now. */
+static enum virq_step virq_vcpu_take_interrupt(struct virq_vcpu *vcpu)
+{
+	if (!virq_vcpu_has_deliverable(vcpu))
+		return VIRQ_STEP_CONTINUE;
+
+	int vector = virq_lapic_pending_vector(&vcpu->lapic);
+	uint64_t raise_ns = virq_lapic_ack(&vcpu->lapic, vector);
+	uint64_t now = virq_now_ns();
+	int r = virq_guest_cpu_interrupt(&vcpu->cpu, (uint8_t)vector, raise_ns, now);
+
+	VIRQ_PROBE(deliver, vcpu->id, vector, now - raise_ns);
+	if (r < 0)
+		return virq_exit_shutdown(vcpu);
+	return VIRQ_STEP_CONTINUE;
+}
+
+static enum virq_step virq_exit_mmio(struct virq_vcpu *vcpu, uint64_t addr, unsigned size, bool write,
+				     uint64_t value)
+{
+	struct kvm_run *run = vcpu->run;
+
+	run->exit_reason = KVM_EXIT_MMIO;
+	run->mmio.phys_addr = addr;
+	run->mmio.len = size;
+	run->mmio.is_write = write;
+	memset(run->mmio.data, 0, sizeof(run->mmio.data));
+	if (write)
+		memcpy(run->mmio.data, &value, size); /* x86 is little-endian, like the guest */
+	vcpu->exit_pending = write ? VIRQ_EXIT_PENDING_WRITE : VIRQ_EXIT_PENDING_MMIO_READ;
+	return VIRQ_STEP_EXIT;
+}
+
+static enum virq_step virq_exit_pio(struct virq_vcpu *vcpu, uint16_t port, unsigned size, bool out,
+				    uint64_t value)
+{
+	struct kvm_run *run = vcpu->run;
+
+	run->exit_reason = KVM_EXIT_IO;
+	run->io.direction = out ? KVM_EXIT_IO_OUT : KVM_EXIT_IO_IN;
+	run->io.size = (uint8_t)size;
+	run->io.port = port;
+	run->io.count = 1;
+	run->io.data_offset = VIRQ_VCPU_PIO_OFFSET;
+	if (out)
+		memcpy((char *)run + VIRQ_VCPU_PIO_OFFSET, &value, size);
+	vcpu->exit_pending = out ? VIRQ_EXIT_PENDING_WRITE : VIRQ_EXIT_PENDING_PIO_IN;
+	return VIRQ_STEP_EXIT;
+}
+
+static bool virq_vcpu_lapic_claims(struct virq_vcpu *vcpu, uint64_t addr, unsigned size)
+{
+	return vcpu->has_lapic && virq_in_window(addr, size, VIRQ_LAPIC_BASE, VIRQ_LAPIC_SIZE);
+}
+
+static bool virq_vcpu_ioapic_claims(struct virq_vcpu *vcpu, uint64_t addr, unsigned size)
+{
+	return vcpu->has_lapic && virq_in_window(addr, size, VIRQ_IOAPIC_BASE, VIRQ_IOAPIC_SIZE);
+}
+
+static enum virq_step virq_vcpu_mmio_write(struct virq_vcpu *vcpu, uint64_t addr, unsigned size, uint64_t value)
+{
+	if (virq_vcpu_lapic_claims(vcpu, addr, size)) {
+		/* The LAPIC takes aligned 32-bit accesses; KVM ignores others. */
+		if (size == 4 && (addr & 3) == 0)
+			virq_lapic_mmio_write(&vcpu->lapic, (uint32_t)(addr - VIRQ_LAPIC_BASE), (uint32_t)value);
+		vcpu->reevaluate = true; /* TPR, EOI or SVR may have changed what is deliverable */
+	} else if (virq_vcpu_ioapic_claims(vcpu, addr, size)) {
+		virq_ioapic_mmio_write(&vcpu->vm->ioapic, addr - VIRQ_IOAPIC_BASE, size, value);
+	} else if (virq_vm_write_guest(vcpu->vm, addr, &value, size) < 0) {
+		return virq_exit_mmio(vcpu, addr, size, true, value);
+	}
+	vcpu->cpu.pc++;
+	return VIRQ_STEP_CONTINUE;
+}
+
+/* mem_write stores to guest RAM; like any access nothing backs, an unbacked one exits as MMIO. */
+static enum virq_step virq_vcpu_mem_write(struct virq_vcpu *vcpu, uint64_t addr, unsigned size, uint64_t value)
+{
+	if (virq_vm_write_guest(vcpu->vm, addr, &value, size) < 0)
+		return virq_exit_mmio(vcpu, addr, size, true, value);
+	vcpu->cpu.pc++;
+	return VIRQ_STEP_CONTINUE;
+}
+
+static enum virq_step virq_vcpu_mmio_read(struct virq_vcpu *vcpu, const struct virq_guest_op *op)
+{
+	uint64_t value = 0;
+
+	if (virq_vcpu_lapic_claims(vcpu, op->addr, op->size)) {
+		if (op->size == 4 && (op->addr & 3) == 0)
+			value = virq_lapic_mmio_read(&vcpu->lapic, (uint32_t)(op->addr - VIRQ_LAPIC_BASE));
+	} else if (virq_vcpu_ioapic_claims(vcpu, op->addr, op->size)) {
+		value = virq_ioapic_mmio_read(&vcpu->vm->ioapic, op->addr - VIRQ_IOAPIC_BASE, op->size);
+	} else if (virq_vm_read_guest(vcpu->vm, op->addr, &value, op->size) < 0) {
+		return virq_exit_mmio(vcpu, op->addr, op->size, false, 0);
+	}
+	vcpu->cpu.regs[op->reg] = value;
+	vcpu->cpu.pc++;
+	return VIRQ_STEP_CONTINUE;
+}
+
+static void virq_vcpu_eoi(struct virq_vcpu *vcpu)
+{
+	if (vcpu->has_lapic) {
+		int vector = virq_lapic_eoi(&vcpu->lapic, virq_vcpu_eoi_wanted);
+		VIRQ_PROBE(eoi, vcpu->id, vector);
+		vcpu->reevaluate = true;
+	}
+}
+
+/* spin: busy-wait, taking interrupts in between; the frame keeps the time left (guest/cpu.c). */
+static enum virq_step virq_vcpu_spin(struct virq_vcpu *vcpu, const struct virq_guest_op *op)
+{
+	uint64_t now = virq_now_ns();
+
+	if (vcpu->cpu.spin_deadline_ns == 0)
+		vcpu->cpu.spin_deadline_ns = now + op->ns;
+	while (now < vcpu->cpu.spin_deadline_ns) {
+		if (atomic_load_explicit(&vcpu->event, memory_order_relaxed) ||
+		    __atomic_load_n(&vcpu->run->immediate_exit, __ATOMIC_RELAXED))
+			return VIRQ_STEP_CONTINUE; /* back to the op boundary, the spin resumes after */
+		__builtin_ia32_pause();
+		now = virq_now_ns();
+	}
+	vcpu->cpu.spin_deadline_ns = 0;
+	vcpu->cpu.pc++;
+	return VIRQ_STEP_CONTINUE;
+}
+
+static enum virq_step virq_vcpu_hlt(struct virq_vcpu *vcpu, const sigset_t *wait_mask)
+{
+	vcpu->cpu.pc++; /* an interrupt that ends the halt returns after the hlt, as on x86 */
+	if (vcpu->cpu.interrupts_enabled && (vcpu->reevaluate || atomic_load(&vcpu->event))) {
+		vcpu->reevaluate = true;
+		return VIRQ_STEP_CONTINUE;
+	}
+	return virq_vcpu_halt(vcpu, wait_mask) < 0 ? VIRQ_STEP_INTR : VIRQ_STEP_CONTINUE;
+}
+
+static enum virq_step virq_vcpu_step(struct virq_vcpu *vcpu, const sigset_t *wait_mask)
+{
+	struct virq_guest_cpu *cpu = &vcpu->cpu;
+	const struct virq_guest_op *op = virq_guest_cpu_op(cpu);
+
+	switch (op->code) {
+	case VIRQ_OP_MMIO_WRITE:
+		return virq_vcpu_mmio_write(vcpu, op->addr, op->size, virq_guest_cpu_value(cpu, &op->value));
+	case VIRQ_OP_MEM_WRITE:
+		return virq_vcpu_mem_write(vcpu, op->addr, op->size, virq_guest_cpu_value(cpu, &op->value));
+	case VIRQ_OP_MMIO_READ:
+		return virq_vcpu_mmio_read(vcpu, op);
+	case VIRQ_OP_OUT:
+		return virq_exit_pio(vcpu, (uint16_t)op->addr, op->size, true, virq_guest_cpu_value(cpu, &op->value));
+	case VIRQ_OP_IN:
+		return virq_exit_pio(vcpu, (uint16_t)op->addr, op->size, false, 0);
+	case VIRQ_OP_EOI:
+		virq_vcpu_eoi(vcpu);
+		cpu->pc++;
+		return VIRQ_STEP_CONTINUE;
+	case VIRQ_OP_HLT:
+		return virq_vcpu_hlt(vcpu, wait_mask);
+	case VIRQ_OP_SPIN:
+		return virq_vcpu_spin(vcpu, op);
+	case VIRQ_OP_SHUTDOWN:
+		return virq_exit_shutdown(vcpu);
+	case VIRQ_OP_STI:
+	case VIRQ_OP_IRET:
+		vcpu->reevaluate = true;
+		virq_guest_cpu_control(cpu, virq_now_ns());
+		return VIRQ_STEP_CONTINUE;
+	default:
+		virq_guest_cpu_control(cpu, 0);
+		return VIRQ_STEP_CONTINUE;
+	}
+}
+
+/* Finish the op that exited: a read or port input takes the data the VMM supplied; any op resumes after. */
+static void virq_vcpu_complete_exit(struct virq_vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+	const struct virq_guest_op *op = virq_guest_cpu_op(&vcpu->cpu);
+	uint64_t value = 0;
+
+	switch (vcpu->exit_pending) {
+	case VIRQ_EXIT_PENDING_NONE:
+		return;
+	case VIRQ_EXIT_PENDING_MMIO_READ:
+		memcpy(&value, run->mmio.data, op->size);
+		vcpu->cpu.regs[op->reg] = value;
+		break;
+	case VIRQ_EXIT_PENDING_PIO_IN:
+		memcpy(&value, (char *)run + VIRQ_VCPU_PIO_OFFSET, op->size);
+		vcpu->cpu.regs[op->reg] = value;
+		break;
+	case VIRQ_EXIT_PENDING_WRITE:
+		break;
+	}
+	vcpu->exit_pending = VIRQ_EXIT_PENDING_NONE;
+	vcpu->cpu.pc++;
+}
+
+static int virq_vcpu_execute(struct virq_vcpu *vcpu, const sigset_t *wait_mask)
+{
+	struct kvm_run *run = vcpu->run;
+
+	if (vcpu->shut_down) {
+		run->exit_reason = KVM_EXIT_SHUTDOWN;
+		return 0;
+	}
+	if (atomic_load(&vcpu->mp_state) != KVM_MP_STATE_RUNNABLE &&
+	    virq_vcpu_wait_runnable(vcpu, wait_mask) < 0)
+		goto intr;
+	vcpu->reevaluate = true;
+
+	for (;;) {
+		if (__atomic_load_n(&run->immediate_exit, __ATOMIC_RELAXED))
+			goto intr;
+		if ((vcpu->reevaluate || atomic_load_explicit(&vcpu->event, memory_order_relaxed)) &&
+		    vcpu->has_lapic) {
+			vcpu->reevaluate = false;
+			if (virq_vcpu_take_interrupt(vcpu) == VIRQ_STEP_EXIT)
+				return 0;
+		}
+		switch (virq_vcpu_step(vcpu, wait_mask)) {
+		case VIRQ_STEP_CONTINUE:
+			continue;
+		case VIRQ_STEP_EXIT:
+			return 0;
+		case VIRQ_STEP_INTR:
+			goto intr;
+		}
+	}
+intr:
+	run->exit_reason = KVM_EXIT_INTR;
+	return -EINTR;
+}
+
+int virq_vcpu_run(struct virq_vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+	sigset_t block, saved;
+	int ret;
+
+	if (atomic_exchange(&vcpu->in_run, true))
+		return -EBUSY;
+	if (!vcpu->program) {
+		ret = -ENOEXEC;
+		goto out;
+	}
+	/* As KVM does, complete the previous exit before looking at immediate_exit. */
+	virq_vcpu_complete_exit(vcpu);
+	if (__atomic_load_n(&run->immediate_exit, __ATOMIC_RELAXED)) {
+		run->exit_reason = KVM_EXIT_INTR;
+		ret = -EINTR;
+		goto out;
+	}
+	/* Keep synchronous fault signals deliverable; everything else waits for a halt or the return. */
+	sigfillset(&block);
+	sigdelset(&block, SIGSEGV);
+	sigdelset(&block, SIGBUS);
+	sigdelset(&block, SIGFPE);
+	sigdelset(&block, SIGILL);
+	sigdelset(&block, SIGTRAP);
+	sigdelset(&block, SIGABRT);
+	pthread_sigmask(SIG_BLOCK, &block, &saved);
+	atomic_store(&vcpu->mode, VIRQ_VCPU_RUNNING);
+	ret = virq_vcpu_execute(vcpu, &saved);
+	atomic_store(&vcpu->mode, VIRQ_VCPU_OUTSIDE);
+	pthread_sigmask(SIG_SETMASK, &saved, NULL);
+out:
+	atomic_store(&vcpu->in_run, false);
+	return ret;
+}

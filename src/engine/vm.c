@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vm.c - VM life cycle, KVM_CREATE_IRQCHIP, capabilities, and the IOAPIC's view of the engine.
+ *
+ * Destruction order mirrors KVM's VM release: irqfds are shut down first (so no injection can reach a
+ * vCPU being freed), then the poller, resamplers, vCPUs, IOAPIC, routing and memory slots.
+ */
+#include "engine/vm.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/rcu.h"
+#include "engine/routing.h"
+#include "engine/vcpu.h"
+
+#define VIRQ_APIC_PHYS_BROADCAST 0xffu /* xAPIC physical broadcast: never resolved by the APIC map */
+
+void virq_vm_get(struct virq_vm *vm)
+{
+	atomic_fetch_add_explicit(&vm->refcount, 1, memory_order_relaxed);
+}
+
+struct virq_vcpu *virq_vm_vcpu(struct virq_vm *vm, unsigned id)
+{
+	return id < VIRQ_MAX_VCPUS ? atomic_load_explicit(&vm->vcpus[id], memory_order_acquire) : NULL;
+}
+
+int virq_vm_deliver(struct virq_vm *vm, const struct virq_apic_irq *irq)
+{
+	virq_rcu_read_lock();
+	struct virq_apic_map *map = virq_rcu_deref(vm->apic_map);
+	int r = virq_apic_deliver(map->apics, map->nr, NULL, irq);
+	/*
+	 * KVM resolves a physical, non-broadcast destination through its APIC map as soon as the map exists
+	 * (a vCPU with a LAPIC was created): a missing or disabled target then counts 0, not the slow path's
+	 * -1 "nobody matched" that KVM_SIGNAL_MSI would surface as EPERM and the IOAPIC as remote IRR.
+	 */
+	if (r < 0 && map->nr > 0 && irq->shorthand == VIRQ_APIC_SH_NONE && !irq->dest_logical &&
+	    irq->dest_id != VIRQ_APIC_PHYS_BROADCAST)
+		r = 0;
+	virq_rcu_read_unlock();
+	return r;
+}
+
+int virq_vm_create(unsigned long type, struct virq_vm **out)
+{
+	struct virq_vm *vm;
+
+	/* VIRQ_VM_TYPE_ARM64 comes with the GICv3 model; until then only x86 exists. */
+	if (type != 0)
+		return -EINVAL;
+	vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return -ENOMEM;
+	vm->apic_map = calloc(1, sizeof(struct virq_apic_map));
+	vm->memslots = virq_memslots_empty();
+	if (!vm->apic_map || !vm->memslots) {
+		free(vm->apic_map);
+		virq_memslots_free(vm->memslots);
+		free(vm);
+		return -ENOMEM;
+	}
+	atomic_init(&vm->refcount, 1);
+	vm->type = type;
+	atomic_init(&vm->halt_poll_max_ns, VIRQ_DEFAULT_HALT_POLL_NS);
+	pthread_mutex_init(&vm->lock, NULL);
+	pthread_mutex_init(&vm->irqfd_lock, NULL);
+	virq_poller_init(&vm->poller);
+	*out = vm;
+	return 0;
+}
+
+static void virq_vm_destroy(struct virq_vm *vm)
+{
+	virq_irqfd_release_all(vm);
+	virq_poller_stop(vm);
+	virq_resampler_free_all(vm);
+	for (unsigned i = 0; i < VIRQ_MAX_VCPUS; i++)
+		if (vm->vcpus[i])
+			virq_vcpu_destroy(vm->vcpus[i]);
+	if (atomic_load(&vm->has_irqchip))
+		virq_ioapic_destroy(&vm->ioapic);
+	virq_routing_free(vm->routing);
+	virq_memslots_free(vm->memslots);
+	free(vm->apic_map);
+	pthread_mutex_destroy(&vm->irqfd_lock);
+	pthread_mutex_destroy(&vm->lock);
+	free(vm);
+}
+
+void virq_vm_put(struct virq_vm *vm)
+{
+	if (atomic_fetch_sub_explicit(&vm->refcount, 1, memory_order_acq_rel) == 1)
+		virq_vm_destroy(vm);
+}
+
+/* The IOAPIC's callbacks. Pins reach resamplers through the routing table's reverse map. */
+static int virq_vm_ioapic_deliver(void *opaque, const struct virq_apic_irq *irq)
+{
+	return virq_vm_deliver(opaque, irq);
+}
+
+static int virq_vm_pin_gsi(struct virq_vm *vm, unsigned pin)
+{
+	return virq_routing_pin_to_gsi(virq_rcu_deref(vm->routing), KVM_IRQCHIP_IOAPIC, pin);
+}
+
+static void virq_vm_ioapic_ack(void *opaque, unsigned pin)
+{
+	struct virq_vm *vm = opaque;
+
+	virq_rcu_read_lock();
+	int gsi = virq_vm_pin_gsi(vm, pin);
+	if (gsi >= 0)
+		virq_resampler_ack(vm, (uint32_t)gsi);
+	virq_rcu_read_unlock();
+}
+
+static bool virq_vm_ioapic_has_resampler(void *opaque, unsigned pin)
+{
+	struct virq_vm *vm = opaque;
+
+	virq_rcu_read_lock();
+	int gsi = virq_vm_pin_gsi(vm, pin);
+	bool has = gsi >= 0 && virq_rcu_deref(vm->resamplers[gsi]) != NULL;
+	virq_rcu_read_unlock();
+	return has;
+}
+
+static void virq_vm_ioapic_arm_timer(void *opaque, uint64_t delay_ns)
+{
+	virq_poller_arm_storm_timer(opaque, delay_ns);
+}
+
+static const struct virq_ioapic_ops virq_vm_ioapic_ops = {
+	.deliver = virq_vm_ioapic_deliver,
+	.ack = virq_vm_ioapic_ack,
+	.has_resampler = virq_vm_ioapic_has_resampler,
+	.arm_timer = virq_vm_ioapic_arm_timer,
+};
+
+int virq_vm_create_irqchip(struct virq_vm *vm)
+{
+	int ret;
+
+	pthread_mutex_lock(&vm->lock);
+	ret = -EEXIST;
+	if (atomic_load(&vm->has_irqchip))
+		goto out_unlock;
+	ret = -EINVAL;
+	if (atomic_load(&vm->vcpu_created))
+		goto out_unlock;
+	ret = virq_ioapic_init(&vm->ioapic, &virq_vm_ioapic_ops, vm);
+	if (ret < 0)
+		goto out_unlock;
+	ret = virq_routing_install_default(vm);
+	if (ret == 0)
+		ret = virq_poller_start(vm);
+	if (ret < 0) {
+		virq_ioapic_destroy(&vm->ioapic);
+		goto out_unlock;
+	}
+	atomic_store_explicit(&vm->has_irqchip, true, memory_order_release);
+out_unlock:
+	pthread_mutex_unlock(&vm->lock);
+	return ret;
+}
+
+int virq_vm_get_irqchip(struct virq_vm *vm, struct kvm_irqchip *chip)
+{
+	if (!atomic_load_explicit(&vm->has_irqchip, memory_order_acquire))
+		return -ENXIO;
+	switch (chip->chip_id) {
+	case KVM_IRQCHIP_IOAPIC:
+		virq_ioapic_get_state(&vm->ioapic, &chip->chip.ioapic);
+		return 0;
+	case KVM_IRQCHIP_PIC_MASTER:
+	case KVM_IRQCHIP_PIC_SLAVE:
+		return -ENXIO; /* virq has no 8259 PIC (docs/kvm-differences.md) */
+	default:
+		return -EINVAL;
+	}
+}
+
+int virq_vm_set_irqchip(struct virq_vm *vm, const struct kvm_irqchip *chip)
+{
+	if (!atomic_load_explicit(&vm->has_irqchip, memory_order_acquire))
+		return -ENXIO;
+	switch (chip->chip_id) {
+	case KVM_IRQCHIP_IOAPIC:
+		virq_ioapic_set_state(&vm->ioapic, &chip->chip.ioapic);
+		return 0;
+	case KVM_IRQCHIP_PIC_MASTER:
+	case KVM_IRQCHIP_PIC_SLAVE:
+		return -ENXIO;
+	default:
+		return -EINVAL;
+	}
+}
+
+long virq_vm_check_extension(struct virq_vm *vm, long cap)
+{
+	switch (cap) {
+	case KVM_CAP_IRQCHIP:
+	case KVM_CAP_IRQFD:
+	case KVM_CAP_IRQFD_RESAMPLE:
+	case KVM_CAP_SIGNAL_MSI:
+	case KVM_CAP_IRQ_INJECT_STATUS:
+	case KVM_CAP_IOAPIC_POLARITY_IGNORED:
+	case KVM_CAP_USER_MEMORY:
+	case KVM_CAP_SET_TSS_ADDR:
+	case KVM_CAP_MP_STATE:
+	case KVM_CAP_IMMEDIATE_EXIT:
+	case KVM_CAP_HALT_POLL:
+	case KVM_CAP_ENABLE_CAP:
+	case KVM_CAP_READONLY_MEM:
+		return 1;
+	case KVM_CAP_IRQ_ROUTING:
+		return KVM_MAX_IRQ_ROUTES;
+	case KVM_CAP_NR_VCPUS:
+	case KVM_CAP_MAX_VCPUS:
+	case KVM_CAP_MAX_VCPU_ID:
+		return VIRQ_MAX_VCPUS;
+	case KVM_CAP_NR_MEMSLOTS:
+		return VIRQ_MAX_MEMSLOTS;
+	case KVM_CAP_MULTI_ADDRESS_SPACE:
+		return VIRQ_NR_ADDRESS_SPACES;
+	default:
+		/* Includes KVM_CAP_MSI_DEVID (0 on x86), KVM_CAP_SPLIT_IRQCHIP, KVM_CAP_X2APIC_API. */
+		return 0;
+	}
+}
+
+int virq_vm_enable_cap(struct virq_vm *vm, const struct kvm_enable_cap *cap)
+{
+	if (cap->flags)
+		return -EINVAL;
+	switch (cap->cap) {
+	case KVM_CAP_HALT_POLL:
+		/* KVM caps the value to an unsigned int of nanoseconds. */
+		if (cap->args[0] > UINT32_MAX)
+			return -EINVAL;
+		atomic_store_explicit(&vm->halt_poll_max_ns, cap->args[0], memory_order_relaxed);
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+int virq_vm_gsi_counts(struct virq_vm *vm, uint32_t gsi, struct virq_gsi_counts *out)
+{
+	if (gsi >= KVM_MAX_IRQ_ROUTES)
+		return -EINVAL;
+	const struct virq_gsi_stats *st = &vm->gsi_stats[gsi];
+	out->raised = virq_counter_read(&st->raised);
+	out->delivered = virq_counter_read(&st->delivered);
+	out->coalesced = virq_counter_read(&st->coalesced);
+	out->ignored = virq_counter_read(&st->ignored);
+	out->irqfd_signals = virq_counter_read(&st->irqfd_signals);
+	out->resamples = virq_counter_read(&st->resamples);
+	return 0;
+}

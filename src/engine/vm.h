@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vm.h - the engine's VM object and the internal API its parts share.
+ *
+ * Lock tags on fields: [I] immutable after creation, [A] atomic (order stated at each access),
+ * [L:x] protected by lock x, [R] published with release and read under RCU (engine/rcu.h),
+ * [P] owned by the VM's irqfd poller thread.
+ *
+ * Lock order (outer first): vm->lock -> vm->irqfd_lock -> ioapic->lock. No lock is held across
+ * virq_rcu_synchronize() that a reader could need.
+ */
+#ifndef VIRQ_ENGINE_VM_H
+#define VIRQ_ENGINE_VM_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "engine/stats.h"
+#include "irqchip/x86/ioapic.h"
+#include "irqchip/x86/lapic.h"
+#include "virq/kvm.h"
+#include "virq/vm.h"
+
+#define VIRQ_MAX_VCPUS 256            /* vCPU ids (= APIC ids) 0..255 */
+#define VIRQ_MAX_MEMSLOTS 512         /* slot ids 0..511 per address space */
+#define VIRQ_NR_ADDRESS_SPACES 2      /* x86: normal and SMM, as KVM */
+#define VIRQ_DEFAULT_HALT_POLL_NS 200000 /* KVM's halt_poll_ns module default */
+
+struct virq_vcpu;
+struct virq_routing;
+struct virq_irqfd;
+struct virq_resampler;
+struct virq_memslots;
+
+/* Immutable snapshot of the VM's LAPICs, replaced whole when a vCPU is created (KVM's APIC map). */
+struct virq_apic_map {
+	unsigned nr;                      /* highest APIC ID + 1 */
+	struct virq_lapic *apics[];
+};
+
+/* The per-VM thread that watches irqfd eventfds with epoll (engine/poller.c). */
+struct virq_poller {
+	int epoll_fd;                     /* [I] once started */
+	int kick_fd;                      /* [I] eventfd that wakes the poller for control messages */
+	int storm_timer_fd;               /* [I] timerfd of the IOAPIC storm guard */
+	pthread_t thread;                 /* [L:vm->lock] */
+	bool started;                     /* [L:vm->lock] */
+	_Atomic bool stop;                /* [A] */
+	pthread_mutex_t seq_lock;         /* protects seq and seq_cond */
+	pthread_cond_t seq_cond;
+	uint64_t seq;                     /* [L:seq_lock] completed event batches */
+};
+
+struct virq_vm {
+	_Atomic int refcount;             /* [A] VM handle + one per vCPU */
+	unsigned long type;               /* [I] KVM_CREATE_VM type */
+	pthread_mutex_t lock;             /* creation of irqchip and vCPUs, memslots, caps */
+
+	_Atomic bool has_irqchip;         /* [A] release after ioapic is initialised */
+	struct virq_ioapic ioapic;        /* valid once has_irqchip */
+	_Atomic uint64_t halt_poll_max_ns; /* [A] KVM_CAP_HALT_POLL */
+
+	struct virq_vcpu *_Atomic vcpus[VIRQ_MAX_VCPUS]; /* [A] release on creation, indexed by vCPU id */
+	struct virq_apic_map *_Atomic apic_map; /* [R] the LAPICs by APIC ID, for the APIC bus */
+	_Atomic unsigned nr_vcpus;        /* [A] */
+	_Atomic bool vcpu_created;        /* [A] any vCPU ever created (KVM_CREATE_IRQCHIP refuses after) */
+
+	struct virq_memslots *_Atomic memslots; /* [R] replaced whole under vm->lock */
+	struct virq_routing *_Atomic routing;   /* [R] replaced whole under vm->lock */
+
+	pthread_mutex_t irqfd_lock;       /* the irqfd list and resamplers */
+	struct virq_irqfd *irqfds;        /* [L:irqfd_lock] */
+	struct virq_resampler *_Atomic resamplers[KVM_MAX_IRQ_ROUTES]; /* [R] by GSI; written under irqfd_lock */
+
+	struct virq_poller poller;
+
+	struct virq_gsi_stats gsi_stats[KVM_MAX_IRQ_ROUTES];
+};
+
+/* Reference counting: the VM is destroyed at the last put. */
+void virq_vm_get(struct virq_vm *vm);
+
+/* vm.c */
+struct virq_vcpu *virq_vm_vcpu(struct virq_vm *vm, unsigned id);
+int virq_vm_deliver(struct virq_vm *vm, const struct virq_apic_irq *irq);
+
+/* irq.c: KVM's kvm_set_irq(): fan @level of @source out to every route of @gsi; returns the status. */
+int virq_vm_set_irq(struct virq_vm *vm, unsigned source, uint32_t gsi, bool level, uint64_t raise_ns);
+int virq_vm_deliver_msi(struct virq_vm *vm, uint32_t address_lo, uint32_t address_hi, uint32_t data,
+			uint64_t raise_ns);
+
+/* routing.c */
+int virq_routing_install_default(struct virq_vm *vm);
+void virq_routing_free(struct virq_routing *rt);
+/* GSI that an irqchip pin maps back to (KVM's reverse map; last entry wins), or -1. Caller in RCU. */
+int virq_routing_pin_to_gsi(const struct virq_routing *rt, unsigned irqchip, unsigned pin);
+
+/* irqfd.c / resample.c / poller.c */
+void virq_irqfd_release_all(struct virq_vm *vm);
+void virq_irqfd_reap_closed(struct virq_vm *vm);
+void virq_poller_init(struct virq_poller *poller);
+int virq_poller_start(struct virq_vm *vm);
+void virq_poller_stop(struct virq_vm *vm);
+/* Wait until the poller finished every event batch it may have fetched before this call. */
+void virq_poller_flush(struct virq_vm *vm);
+void virq_poller_arm_storm_timer(struct virq_vm *vm, uint64_t delay_ns);
+void virq_resampler_ack(struct virq_vm *vm, uint32_t gsi);
+void virq_resampler_free_all(struct virq_vm *vm);
+
+/* memslot.c */
+struct virq_memslots *virq_memslots_empty(void);
+void virq_memslots_free(struct virq_memslots *slots);
+/* Copy @len bytes to guest-physical @gpa. Returns 0, or -EFAULT if no writable slot backs it all. */
+int virq_vm_write_guest(struct virq_vm *vm, uint64_t gpa, const void *data, unsigned len);
+/* Copy @len bytes from guest-physical @gpa. Returns 0, or -EFAULT if no slot backs it all. */
+int virq_vm_read_guest(struct virq_vm *vm, uint64_t gpa, void *data, unsigned len);
+
+#endif /* VIRQ_ENGINE_VM_H */

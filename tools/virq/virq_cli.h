@@ -1,0 +1,9 @@
+/* SPDX-License-Identifier: MIT */
+/* virq_cli.h - the subcommands of the virq command, one file each. */
+#ifndef VIRQ_CLI_H
+#define VIRQ_CLI_H
+
+int virq_cli_demo(int argc, char **argv);
+int virq_cli_bench(int argc, char **argv);
+
+#endif /* VIRQ_CLI_H */
