@@ -46,8 +46,9 @@ void virq_irqfd_inject(struct virq_irqfd *irqfd)
 
 	if (read(irqfd->efd, &count, sizeof(count)) != sizeof(count))
 		return; /* already drained: a spurious wake-up */
-	atomic_fetch_add_explicit(&vm->gsi_stats[irqfd->gsi % KVM_MAX_IRQ_ROUTES].irqfd_signals, count,
-				  memory_order_relaxed);
+	/* KVM accepts any GSI for an irqfd; only routable ones (< KVM_MAX_IRQ_ROUTES) have counters. */
+	if (irqfd->gsi < KVM_MAX_IRQ_ROUTES)
+		atomic_fetch_add_explicit(&vm->gsi_stats[irqfd->gsi].irqfd_signals, count, memory_order_relaxed);
 	uint64_t now = virq_now_ns();
 	if (irqfd->resample_efd >= 0) {
 		virq_vm_set_irq(vm, VIRQ_IRQ_SOURCE_RESAMPLE, irqfd->gsi, true, now);

@@ -100,24 +100,44 @@ void virq_resampler_leave_locked(struct virq_vm *vm, struct virq_irqfd *irqfd)
 	free(old);
 }
 
-/* EOI path (vCPU thread, inside an RCU read-side critical section, IOAPIC lock dropped). */
-void virq_resampler_ack(struct virq_vm *vm, uint32_t gsi)
+/* Signal every resamplefd of @rs. Caller in an RCU read-side critical section. */
+static void virq_resampler_notify_fds(const struct virq_resampler *rs)
 {
-	struct virq_resampler *rs = virq_rcu_deref(vm->resamplers[gsi]);
+	const struct virq_resample_fds *fds = virq_rcu_deref(rs->fds);
 	uint64_t one = 1;
 
-	if (!rs)
-		return;
-	virq_count(&vm->gsi_stats[gsi].resamples);
-	virq_vm_set_irq(vm, VIRQ_IRQ_SOURCE_RESAMPLE, gsi, false, 0);
-	VIRQ_PROBE(resample, gsi);
-	const struct virq_resample_fds *fds = virq_rcu_deref(rs->fds);
 	for (unsigned i = 0; i < fds->nr; i++) {
 		int fd = __atomic_load_n(&fds->fds[i], __ATOMIC_RELAXED);
 		if (fd >= 0 && write(fd, &one, sizeof(one)) < 0) {
 			/* EAGAIN: the counter is saturated, the consumer has a notification pending anyway. */
 		}
 	}
+}
+
+/* EOI path (vCPU thread, inside an RCU read-side critical section, IOAPIC lock dropped). */
+void virq_resampler_ack(struct virq_vm *vm, uint32_t gsi)
+{
+	struct virq_resampler *rs = virq_rcu_deref(vm->resamplers[gsi]);
+
+	if (!rs)
+		return;
+	virq_count(&vm->gsi_stats[gsi].resamples);
+	/* De-assert before notifying: a re-trigger that follows the notification must assert afresh. */
+	virq_vm_set_irq(vm, VIRQ_IRQ_SOURCE_RESAMPLE, gsi, false, 0);
+	VIRQ_PROBE(resample, gsi);
+	virq_resampler_notify_fds(rs);
+}
+
+/* Resample on unmask: the line's sources stay as they are; the devices re-check and re-assert. */
+void virq_resampler_notify(struct virq_vm *vm, uint32_t gsi)
+{
+	struct virq_resampler *rs = virq_rcu_deref(vm->resamplers[gsi]);
+
+	if (!rs)
+		return;
+	virq_count(&vm->gsi_stats[gsi].resamples);
+	VIRQ_PROBE(resample, gsi);
+	virq_resampler_notify_fds(rs);
 }
 
 void virq_resampler_free_all(struct virq_vm *vm)

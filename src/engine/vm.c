@@ -118,6 +118,17 @@ static void virq_vm_ioapic_ack(void *opaque, unsigned pin)
 	virq_rcu_read_unlock();
 }
 
+static void virq_vm_ioapic_resample(void *opaque, unsigned pin)
+{
+	struct virq_vm *vm = opaque;
+
+	virq_rcu_read_lock();
+	int gsi = virq_vm_pin_gsi(vm, pin);
+	if (gsi >= 0)
+		virq_resampler_notify(vm, (uint32_t)gsi);
+	virq_rcu_read_unlock();
+}
+
 static bool virq_vm_ioapic_has_resampler(void *opaque, unsigned pin)
 {
 	struct virq_vm *vm = opaque;
@@ -137,6 +148,7 @@ static void virq_vm_ioapic_arm_timer(void *opaque, uint64_t delay_ns)
 static const struct virq_ioapic_ops virq_vm_ioapic_ops = {
 	.deliver = virq_vm_ioapic_deliver,
 	.ack = virq_vm_ioapic_ack,
+	.resample = virq_vm_ioapic_resample,
 	.has_resampler = virq_vm_ioapic_has_resampler,
 	.arm_timer = virq_vm_ioapic_arm_timer,
 };

@@ -108,6 +108,7 @@ void virq_poller_stop(struct virq_vm *vm);
 void virq_poller_flush(struct virq_vm *vm);
 void virq_poller_arm_storm_timer(struct virq_vm *vm, uint64_t delay_ns);
 void virq_resampler_ack(struct virq_vm *vm, uint32_t gsi);
+void virq_resampler_notify(struct virq_vm *vm, uint32_t gsi);
 void virq_resampler_free_all(struct virq_vm *vm);
 
 /* memslot.c */

@@ -294,8 +294,8 @@ static void virq_ioapic_write_recheck_locked(struct virq_ioapic *ioapic, unsigne
 	}
 	ioapic->irr &= ~(1u << pin);
 	pthread_mutex_unlock(&ioapic->lock);
-	if (ioapic->ops->ack)
-		ioapic->ops->ack(ioapic->opaque, pin);
+	if (ioapic->ops->resample)
+		ioapic->ops->resample(ioapic->opaque, pin);
 	pthread_mutex_lock(&ioapic->lock);
 }
 

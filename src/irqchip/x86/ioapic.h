@@ -66,6 +66,11 @@ struct virq_ioapic_ops {
 	/* Ack notifiers of @pin (resamplers): called with the IOAPIC lock dropped. */
 	void (*ack)(void *opaque, unsigned pin);
 	/*
+	 * Resample on unmask: tell @pin's resamplers to re-check the device, without de-asserting the line
+	 * (KVM's kvm_notify_irqfd_resampler). Called with the IOAPIC lock dropped.
+	 */
+	void (*resample)(void *opaque, unsigned pin);
+	/*
 	 * Does @pin's GSI have a resampler? (resample-on-unmask decides between notify and inject; also puts
 	 * the pin's vector in eoi_vectors). Called with the IOAPIC lock held: must not take it.
 	 */
