@@ -252,9 +252,8 @@ int virq_vcpu_set_mp_state(struct virq_vcpu *vcpu, const struct kvm_mp_state *st
 	/* KVM refuses SIPI_RECEIVED and INIT_RECEIVED without an in-kernel LAPIC. */
 	if (!vcpu->has_lapic && state->mp_state != KVM_MP_STATE_RUNNABLE)
 		return -EINVAL;
-	/* A HALTED vCPU is a runnable one that will hlt: virq keeps the halt in the guest's own op. */
-	uint32_t st = state->mp_state == KVM_MP_STATE_HALTED || state->mp_state == KVM_MP_STATE_SIPI_RECEIVED
-			      ? KVM_MP_STATE_RUNNABLE : state->mp_state;
+	/* KVM turns SIPI_RECEIVED into INIT_RECEIVED with the SIPI pending, which lets the vCPU start. */
+	uint32_t st = state->mp_state == KVM_MP_STATE_SIPI_RECEIVED ? KVM_MP_STATE_RUNNABLE : state->mp_state;
 	atomic_store(&vcpu->mp_state, st);
 	virq_vcpu_kick(vcpu);
 	return 0;

@@ -249,9 +249,19 @@ static int virq_vcpu_execute(struct virq_vcpu *vcpu, const sigset_t *wait_mask)
 		run->exit_reason = KVM_EXIT_SHUTDOWN;
 		return 0;
 	}
-	if (atomic_load(&vcpu->mp_state) != KVM_MP_STATE_RUNNABLE &&
-	    virq_vcpu_wait_runnable(vcpu, wait_mask) < 0)
-		goto intr;
+	switch (atomic_load(&vcpu->mp_state)) {
+	case KVM_MP_STATE_RUNNABLE:
+		break;
+	case KVM_MP_STATE_HALTED:
+		/* Set by KVM_SET_MP_STATE (e.g. a restored VM): resume in the halt, as KVM does. */
+		if (virq_vcpu_halt(vcpu, wait_mask) < 0)
+			goto intr;
+		atomic_store(&vcpu->mp_state, KVM_MP_STATE_RUNNABLE);
+		break;
+	default:
+		if (virq_vcpu_wait_runnable(vcpu, wait_mask) < 0)
+			goto intr;
+	}
 	vcpu->reevaluate = true;
 
 	for (;;) {
