@@ -73,7 +73,11 @@ void virq_resampler_leave_locked(struct virq_vm *vm, struct virq_irqfd *irqfd)
 {
 	struct virq_resampler *rs = atomic_load_explicit(&vm->resamplers[irqfd->gsi], memory_order_relaxed);
 	struct virq_resample_fds *old = atomic_load_explicit(&rs->fds, memory_order_relaxed);
-	bool last = old->nr <= 1;
+	unsigned live = 0;
+
+	for (unsigned i = 0; i < old->nr; i++)
+		live += old->fds[i] >= 0;
+	bool last = live <= 1;
 
 	if (last) {
 		virq_rcu_assign(vm->resamplers[irqfd->gsi], NULL);
@@ -87,12 +91,12 @@ void virq_resampler_leave_locked(struct virq_vm *vm, struct virq_irqfd *irqfd)
 	}
 	struct virq_resample_fds *fds = virq_resample_fds_edit(old, -1, irqfd->resample_efd);
 	if (!fds) {
-		/* Cannot shrink the list: keep it and only drop this fd from it in place after a grace
-		 * period would be unsafe, so wait readers out and mark the slot unused. */
-		virq_rcu_synchronize();
+		/* No memory for a smaller copy: retire the slot in place instead. Readers load each slot
+		 * atomically, and after the grace period none can still be writing to this descriptor. */
 		for (unsigned i = 0; i < old->nr; i++)
 			if (old->fds[i] == irqfd->resample_efd)
 				__atomic_store_n(&old->fds[i], -1, __ATOMIC_RELAXED);
+		virq_rcu_synchronize();
 		return;
 	}
 	virq_rcu_assign(rs->fds, fds);
