@@ -29,7 +29,7 @@
 #include <virq/vcpu.h>
 #include <virq/vm.h>
 
-#define REPORT 0xd0000000ull
+#include "kvm_fixture.h"
 
 static const char guest[] =
 	"vector 0x41:\n"
@@ -58,67 +58,24 @@ static const char guest[] =
 	"    jmp loop\n";
 
 struct rig {
-	int sys, vm, vcpu;
-	struct kvm_run *run;
+	struct fx_guest g;
 	struct virq_vm *native;
 };
 
 static void rig_open(struct rig *r)
 {
-	struct kvm_enable_cap poll_off = { .cap = KVM_CAP_HALT_POLL };
-
-	r->sys = virq_open();
-	r->vm = virq_ioctl(r->sys, KVM_CREATE_VM, 0);
-	assert_int_equal(virq_ioctl(r->vm, KVM_CREATE_IRQCHIP, 0), 0);
-	assert_int_equal(virq_ioctl(r->vm, KVM_ENABLE_CAP, &poll_off), 0);
-	r->vcpu = virq_ioctl(r->vm, KVM_CREATE_VCPU, 0);
-	assert_true(r->vcpu >= 0);
-	assert_int_equal(virq_guest_load(r->vcpu, guest), 0);
-	r->run = virq_vcpu_run_struct(r->vcpu);
-	r->native = virq_vm_of_fd(r->vm);
+	fx_guest_open(&r->g, 0, false, guest);
+	r->native = virq_vm_of_fd(r->g.vm);
 }
 
 static void rig_close(struct rig *r)
 {
-	virq_close(r->vcpu);
-	virq_close(r->vm);
-	virq_close(r->sys);
-}
-
-static uint32_t run_to_report(struct rig *r)
-{
-	uint32_t v = 0;
-
-	assert_int_equal(virq_ioctl(r->vcpu, KVM_RUN, 0), 0);
-	assert_int_equal(r->run->exit_reason, KVM_EXIT_MMIO);
-	assert_int_equal(r->run->mmio.phys_addr, REPORT);
-	memcpy(&v, r->run->mmio.data, sizeof(v));
-	return v;
-}
-
-static int new_eventfd(void)
-{
-	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	assert_true(fd >= 0);
-	return fd;
-}
-
-static void signal_efd(int fd)
-{
-	uint64_t one = 1;
-	assert_int_equal(write(fd, &one, sizeof(one)), sizeof(one));
-}
-
-static uint64_t read_efd(int fd)
-{
-	uint64_t count = 0;
-	return read(fd, &count, sizeof(count)) == sizeof(count) ? count : 0;
+	fx_guest_close(&r->g);
 }
 
 static void irqfd(struct rig *r, int fd, uint32_t gsi, uint32_t flags, int resamplefd)
 {
-	struct kvm_irqfd args = { .fd = (uint32_t)fd, .gsi = gsi, .flags = flags, .resamplefd = (uint32_t)resamplefd };
-	assert_int_equal(virq_ioctl(r->vm, KVM_IRQFD, &args), 0);
+	assert_int_equal(fx_irqfd(r->g.vm, fd, gsi, flags, resamplefd), 0);
 }
 
 /* Wait (bounded) until the poller has consumed @n eventfd signals on @gsi. */
@@ -137,14 +94,9 @@ static void wait_signals(struct rig *r, uint32_t gsi, uint64_t n)
 
 static void route_gsi40(struct rig *r, uint32_t vector)
 {
-	struct kvm_irq_routing *rt = calloc(1, sizeof(*rt) + 2 * sizeof(rt->entries[0]));
-	rt->nr = 2;
-	rt->entries[0] = (struct kvm_irq_routing_entry){ .gsi = 5, .type = KVM_IRQ_ROUTING_IRQCHIP,
-		.u.irqchip = { .irqchip = KVM_IRQCHIP_IOAPIC, .pin = 5 } };
-	rt->entries[1] = (struct kvm_irq_routing_entry){ .gsi = 40, .type = KVM_IRQ_ROUTING_MSI,
-		.u.msi = { .address_lo = 0xfee00000u, .data = vector } };
-	assert_int_equal(virq_ioctl(r->vm, KVM_SET_GSI_ROUTING, rt), 0);
-	free(rt);
+	const struct kvm_irq_routing_entry rt[] = { fx_irqchip_entry(5, KVM_IRQCHIP_IOAPIC, 5),
+						    fx_msi_entry(40, 0, vector) };
+	assert_int_equal(fx_set_routing(r->g.vm, rt, 2), 0);
 }
 
 static void test_routing_change_retargets_a_live_irqfd(void **state)
@@ -154,15 +106,15 @@ static void test_routing_change_retargets_a_live_irqfd(void **state)
 
 	rig_open(&r);
 	route_gsi40(&r, 0x41);
-	int efd = new_eventfd();
+	int efd = fx_new_eventfd();
 	irqfd(&r, efd, 40, 0, 0);
-	assert_int_equal(run_to_report(&r), 1);
-	assert_int_equal(run_to_report(&r), 2);
-	signal_efd(efd);
-	assert_int_equal(run_to_report(&r), 0x41);
+	assert_int_equal(fx_run_to_report(r.g.vcpu), 1);
+	assert_int_equal(fx_run_to_report(r.g.vcpu), 2);
+	fx_signal_efd(efd);
+	assert_int_equal(fx_run_to_report(r.g.vcpu), 0x41);
 	route_gsi40(&r, 0x42);
-	signal_efd(efd);
-	assert_int_equal(run_to_report(&r), 0x42);
+	fx_signal_efd(efd);
+	assert_int_equal(fx_run_to_report(r.g.vcpu), 0x42);
 	rig_close(&r);
 	close(efd);
 }
@@ -191,7 +143,7 @@ static void test_nothing_is_injected_after_deassign_returns(void **state)
 	rig_open(&r);
 	route_gsi40(&r, 0x41);
 	for (int round = 0; round < 50; round++) {
-		struct hammer h = { .efd = new_eventfd() };
+		struct hammer h = { .efd = fx_new_eventfd() };
 		pthread_t t;
 		irqfd(&r, h.efd, 40, 0, 0);
 		assert_int_equal(pthread_create(&t, NULL, hammer_main, &h), 0);
@@ -217,39 +169,39 @@ static void test_shared_resampler_deasserts_once_and_notifies_each(void **state)
 	(void)state;
 
 	rig_open(&r);
-	int t1 = new_eventfd(), s1 = new_eventfd(), t2 = new_eventfd(), s2 = new_eventfd();
+	int t1 = fx_new_eventfd(), s1 = fx_new_eventfd(), t2 = fx_new_eventfd(), s2 = fx_new_eventfd();
 	irqfd(&r, t1, 5, KVM_IRQFD_FLAG_RESAMPLE, s1);
 	irqfd(&r, t2, 5, KVM_IRQFD_FLAG_RESAMPLE, s2);
-	assert_int_equal(run_to_report(&r), 1);
-	assert_int_equal(run_to_report(&r), 2);
+	assert_int_equal(fx_run_to_report(r.g.vcpu), 1);
+	assert_int_equal(fx_run_to_report(r.g.vcpu), 2);
 
-	signal_efd(t1);
-	signal_efd(t2);
+	fx_signal_efd(t1);
+	fx_signal_efd(t2);
 	wait_signals(&r, 5, 2);
-	assert_int_equal(run_to_report(&r), 0x51);
-	assert_int_equal(read_efd(s1) + read_efd(s2), 0); /* nothing before the EOI */
-	assert_int_equal(run_to_report(&r), 0x1051);
-	assert_int_equal(read_efd(s1), 1);
-	assert_int_equal(read_efd(s2), 1);
-	virq_vcpu_vector_counts(virq_vcpu_of_fd(r.vcpu), 0x51, &v);
+	assert_int_equal(fx_run_to_report(r.g.vcpu), 0x51);
+	assert_int_equal(fx_drain_efd(s1) + fx_drain_efd(s2), 0); /* nothing before the EOI */
+	assert_int_equal(fx_run_to_report(r.g.vcpu), 0x1051);
+	assert_int_equal(fx_drain_efd(s1), 1);
+	assert_int_equal(fx_drain_efd(s2), 1);
+	virq_vcpu_vector_counts(virq_vcpu_of_fd(r.g.vcpu), 0x51, &v);
 	assert_int_equal(v.handled, 1); /* one shared line, one delivery */
 
 	/* One user leaves; the other keeps working alone. */
 	irqfd(&r, t1, 5, KVM_IRQFD_FLAG_DEASSIGN, 0);
-	signal_efd(t2);
-	assert_int_equal(run_to_report(&r), 0x51);
-	assert_int_equal(run_to_report(&r), 0x1051);
-	assert_int_equal(read_efd(s1), 0);
-	assert_int_equal(read_efd(s2), 1);
+	fx_signal_efd(t2);
+	assert_int_equal(fx_run_to_report(r.g.vcpu), 0x51);
+	assert_int_equal(fx_run_to_report(r.g.vcpu), 0x1051);
+	assert_int_equal(fx_drain_efd(s1), 0);
+	assert_int_equal(fx_drain_efd(s2), 1);
 
 	/* The last user leaves with its line asserted: the line goes low (IOAPIC IRR clears). */
 	struct kvm_irqchip chip = { .chip_id = KVM_IRQCHIP_IOAPIC };
-	signal_efd(t2);
+	fx_signal_efd(t2);
 	wait_signals(&r, 5, 4);
-	assert_int_equal(virq_ioctl(r.vm, KVM_GET_IRQCHIP, &chip), 0);
+	assert_int_equal(virq_ioctl(r.g.vm, KVM_GET_IRQCHIP, &chip), 0);
 	assert_true(chip.chip.ioapic.irr & (1u << 5));
 	irqfd(&r, t2, 5, KVM_IRQFD_FLAG_DEASSIGN, 0);
-	assert_int_equal(virq_ioctl(r.vm, KVM_GET_IRQCHIP, &chip), 0);
+	assert_int_equal(virq_ioctl(r.g.vm, KVM_GET_IRQCHIP, &chip), 0);
 	assert_false(chip.chip.ioapic.irr & (1u << 5));
 	rig_close(&r);
 	close(t1);
@@ -266,23 +218,23 @@ static void test_unmasking_a_pending_level_pin_resamples_instead_of_injecting(vo
 	(void)state;
 
 	rig_open(&r);
-	int trigger = new_eventfd(), resample = new_eventfd();
+	int trigger = fx_new_eventfd(), resample = fx_new_eventfd();
 	irqfd(&r, trigger, 5, KVM_IRQFD_FLAG_RESAMPLE, resample);
-	assert_int_equal(run_to_report(&r), 1); /* pin 5 is masked */
-	signal_efd(trigger);
+	assert_int_equal(fx_run_to_report(r.g.vcpu), 1); /* pin 5 is masked */
+	fx_signal_efd(trigger);
 	wait_signals(&r, 5, 1);
-	assert_int_equal(run_to_report(&r), 2); /* the guest unmasked it */
-	assert_int_equal(read_efd(resample), 1);
-	virq_vcpu_vector_counts(virq_vcpu_of_fd(r.vcpu), 0x51, &v);
+	assert_int_equal(fx_run_to_report(r.g.vcpu), 2); /* the guest unmasked it */
+	assert_int_equal(fx_drain_efd(resample), 1);
+	virq_vcpu_vector_counts(virq_vcpu_of_fd(r.g.vcpu), 0x51, &v);
 	assert_int_equal(v.accepted, 0);
 	virq_vm_gsi_counts(r.native, 5, &g);
 	assert_int_equal(g.resamples, 1);
 
 	/* The device still needs service and asserts afresh: now it is delivered. */
-	signal_efd(trigger);
-	assert_int_equal(run_to_report(&r), 0x51);
-	assert_int_equal(run_to_report(&r), 0x1051);
-	assert_int_equal(read_efd(resample), 1);
+	fx_signal_efd(trigger);
+	assert_int_equal(fx_run_to_report(r.g.vcpu), 0x51);
+	assert_int_equal(fx_run_to_report(r.g.vcpu), 0x1051);
+	assert_int_equal(fx_drain_efd(resample), 1);
 	rig_close(&r);
 	close(trigger);
 	close(resample);
@@ -295,7 +247,7 @@ static void test_closed_eventfd_is_torn_down_at_the_next_irqfd_call(void **state
 
 	rig_open(&r);
 	route_gsi40(&r, 0x41);
-	int efd = new_eventfd();
+	int efd = fx_new_eventfd();
 	irqfd(&r, efd, 40, 0, 0);
 	int keep = dup(efd); /* the same file under another number: still bound */
 	close(efd);

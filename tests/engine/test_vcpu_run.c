@@ -23,43 +23,15 @@
 #include <virq/vcpu.h>
 #include <virq/vm.h>
 
-struct vm {
-	int sys, vm, vcpu;
-	struct kvm_run *run;
-};
+#include "kvm_fixture.h"
 
-static void vm_open(struct vm *v, unsigned vcpu_id, const char *program)
-{
-	struct kvm_enable_cap poll_off = { .cap = KVM_CAP_HALT_POLL };
-	struct kvm_mp_state runnable = { .mp_state = KVM_MP_STATE_RUNNABLE };
-
-	v->sys = virq_open();
-	v->vm = virq_ioctl(v->sys, KVM_CREATE_VM, 0);
-	assert_true(v->vm >= 0);
-	assert_int_equal(virq_ioctl(v->vm, KVM_CREATE_IRQCHIP, 0), 0);
-	assert_int_equal(virq_ioctl(v->vm, KVM_ENABLE_CAP, &poll_off), 0);
-	v->vcpu = virq_ioctl(v->vm, KVM_CREATE_VCPU, vcpu_id);
-	assert_true(v->vcpu >= 0);
-	assert_int_equal(virq_ioctl(v->vcpu, KVM_SET_MP_STATE, &runnable), 0);
-	assert_int_equal(virq_guest_load(v->vcpu, program), 0);
-	v->run = virq_vcpu_run_struct(v->vcpu);
-	assert_non_null(v->run);
-}
-
-static void vm_close(struct vm *v)
-{
-	assert_int_equal(virq_close(v->vcpu), 0);
-	assert_int_equal(virq_close(v->vm), 0);
-	assert_int_equal(virq_close(v->sys), 0);
-}
-
-static void run_once(struct vm *v)
+static void run_once(struct fx_guest *v)
 {
 	assert_int_equal(virq_ioctl(v->vcpu, KVM_RUN, 0), 0);
 }
 
 /* Run to the next exit and check it is an MMIO write of @value to @addr. */
-static void expect_mmio_write(struct vm *v, uint64_t addr, uint64_t value, uint32_t len)
+static void expect_mmio_write(struct fx_guest *v, uint64_t addr, uint64_t value, uint32_t len)
 {
 	uint64_t data = 0;
 
@@ -70,12 +42,6 @@ static void expect_mmio_write(struct vm *v, uint64_t addr, uint64_t value, uint3
 	assert_int_equal(v->run->mmio.len, len);
 	memcpy(&data, v->run->mmio.data, len);
 	assert_int_equal(data, value);
-}
-
-static void signal_msi(struct vm *v, uint32_t apic_id, uint32_t vector)
-{
-	struct kvm_msi msi = { .address_lo = 0xfee00000u | apic_id << 12, .data = vector };
-	assert_int_equal(virq_ioctl(v->vm, KVM_SIGNAL_MSI, &msi), 1);
 }
 
 static void test_port_io_mmio_and_loops_exit_and_complete(void **state)
@@ -92,10 +58,10 @@ static void test_port_io_mmio_and_loops_exit_and_complete(void **state)
 		"    mmio_write 0xd0000020, 8, r3\n"
 		"    mmio_read r4, 0xfee00020, 4   ; the local APIC's ID register\n"
 		"    mmio_write 0xd0000030, 4, r4\n";
-	struct vm v;
+	struct fx_guest v;
 	(void)state;
 
-	vm_open(&v, 3, program);
+	fx_guest_open(&v, 3, true, program);
 	for (int i = 0; i < 3; i++) {
 		run_once(&v);
 		assert_int_equal(v.run->exit_reason, KVM_EXIT_IO);
@@ -128,7 +94,7 @@ static void test_port_io_mmio_and_loops_exit_and_complete(void **state)
 	assert_int_equal(v.run->exit_reason, KVM_EXIT_SHUTDOWN);
 	run_once(&v);
 	assert_int_equal(v.run->exit_reason, KVM_EXIT_SHUTDOWN);
-	vm_close(&v);
+	fx_guest_close(&v);
 }
 
 static void test_mem_write_reaches_guest_ram_and_unbacked_exits(void **state)
@@ -139,10 +105,10 @@ static void test_mem_write_reaches_guest_ram_and_unbacked_exits(void **state)
 		"    mem_write 0x300000, 2, 0x77   ; no slot: an MMIO exit\n"
 		"    mmio_read r1, 0x100010, 4     ; RAM: no exit\n"
 		"    mmio_write 0xd0000000, 4, r1\n";
-	struct vm v;
+	struct fx_guest v;
 	(void)state;
 
-	vm_open(&v, 0, program);
+	fx_guest_open(&v, 0, true, program);
 	uint8_t *ram = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	assert_true(ram != MAP_FAILED);
 	struct kvm_userspace_memory_region region = {
@@ -154,7 +120,7 @@ static void test_mem_write_reaches_guest_ram_and_unbacked_exits(void **state)
 	memcpy(&word, ram + 0x10, sizeof(word));
 	assert_int_equal(word, 0xcafe);
 	expect_mmio_write(&v, 0xd0000000, 0xcafe, 4);
-	vm_close(&v);
+	fx_guest_close(&v);
 	munmap(ram, 4096);
 }
 
@@ -173,13 +139,13 @@ static void test_tpr_holds_a_vector_until_lowered(void **state)
 		"    mmio_write 0xd000000c, 4, 2\n"
 		"    mmio_write 0xfee00080, 4, 0\n"
 		"    mmio_write 0xd0000010, 4, 3\n";
-	struct vm v;
+	struct fx_guest v;
 	struct virq_vector_counts c;
 	(void)state;
 
-	vm_open(&v, 0, program);
+	fx_guest_open(&v, 0, true, program);
 	expect_mmio_write(&v, 0xd0000008, 1, 4);
-	signal_msi(&v, 0, 0x41);
+	assert_int_equal(fx_signal_msi(v.vm, 0, 0x41), 1);
 	expect_mmio_write(&v, 0xd000000c, 2, 4);
 	expect_mmio_write(&v, 0xd0000000, 0x41, 4);
 	expect_mmio_write(&v, 0xd0000010, 3, 4);
@@ -188,7 +154,7 @@ static void test_tpr_holds_a_vector_until_lowered(void **state)
 	assert_int_equal(c.delivered, 1);
 	assert_int_equal(c.handled, 1);
 	assert_int_equal(c.eoi, 1);
-	vm_close(&v);
+	fx_guest_close(&v);
 }
 
 static void test_vector_without_handler_shuts_down(void **state)
@@ -199,33 +165,32 @@ static void test_vector_without_handler_shuts_down(void **state)
 		"    mmio_write 0xd0000000, 4, 1\n"
 		"    sti\n"
 		"    hlt\n";
-	struct vm v;
+	struct fx_guest v;
 	struct virq_vector_counts c;
 	(void)state;
 
-	vm_open(&v, 0, program);
+	fx_guest_open(&v, 0, true, program);
 	expect_mmio_write(&v, 0xd0000000, 1, 4);
-	signal_msi(&v, 0, 0x50);
+	assert_int_equal(fx_signal_msi(v.vm, 0, 0x50), 1);
 	run_once(&v);
 	assert_int_equal(v.run->exit_reason, KVM_EXIT_SHUTDOWN);
 	assert_int_equal(virq_vcpu_vector_counts(virq_vcpu_of_fd(v.vcpu), 0x50, &c), 0);
 	assert_int_equal(c.unhandled, 1);
 	assert_int_equal(c.handled, 0);
-	vm_close(&v);
+	fx_guest_close(&v);
 }
 
 struct delayed_msi {
-	struct vm *v;
+	struct fx_guest *v;
 	unsigned delay_us;
 };
 
 static void *send_msi_later(void *arg)
 {
 	struct delayed_msi *d = arg;
-	struct kvm_msi msi = { .address_lo = 0xfee00000u, .data = 0x41 };
 
 	usleep(d->delay_us);
-	virq_ioctl(d->v->vm, KVM_SIGNAL_MSI, &msi);
+	fx_signal_msi(d->v->vm, 0, 0x41);
 	return NULL;
 }
 
@@ -248,12 +213,12 @@ static void test_spin_is_interrupted_and_resumes_its_remaining_time(void **state
 		"    sti\n"
 		"    spin 200ms\n"
 		"    mmio_write 0xd0000004, 4, 1\n";
-	struct vm v;
+	struct fx_guest v;
 	struct delayed_msi d = { .v = &v, .delay_us = 20000 };
 	pthread_t t;
 	(void)state;
 
-	vm_open(&v, 0, program);
+	fx_guest_open(&v, 0, true, program);
 	uint64_t start = now_ns();
 	assert_int_equal(pthread_create(&t, NULL, send_msi_later, &d), 0);
 	expect_mmio_write(&v, 0xd0000000, 0x41, 4); /* taken in the middle of the spin */
@@ -264,7 +229,7 @@ static void test_spin_is_interrupted_and_resumes_its_remaining_time(void **state
 	usleep(50000);
 	expect_mmio_write(&v, 0xd0000004, 1, 4);
 	assert_true(now_ns() - start >= 200000000ull + 50000000ull);
-	vm_close(&v);
+	fx_guest_close(&v);
 }
 
 int main(void)

@@ -29,108 +29,29 @@
 
 #include <virq/kvm.h>
 
-#define assert_fails(call, err)                                                                    \
-	do {                                                                                       \
-		errno = 0;                                                                         \
-		long ret_ = (long)(call);                                                          \
-		assert_int_equal(ret_, -1);                                                        \
-		assert_int_equal(errno, (err));                                                    \
-	} while (0)
+#include "kvm_fixture.h"
 
-#define MSI_ADDR(dest) (0xfee00000u | ((uint32_t)(dest) << 12))
-#define REPORT_ADDR 0xd0000000u
 #define GIVE_UP 0xdead
-
-static int open_sys(void)
-{
-	int sys = virq_open();
-	assert_true(sys >= 0);
-	return sys;
-}
-
-static int create_vm(int sys, bool irqchip)
-{
-	int vm = virq_ioctl(sys, KVM_CREATE_VM, 0);
-	assert_true(vm >= 0);
-	if (irqchip)
-		assert_int_equal(virq_ioctl(vm, KVM_CREATE_IRQCHIP, 0), 0);
-	struct kvm_enable_cap cap = { .cap = KVM_CAP_HALT_POLL, .args = { 0 } };
-	assert_int_equal(virq_ioctl(vm, KVM_ENABLE_CAP, &cap), 0);
-	return vm;
-}
-
-static void close_all(const int *fds, size_t n)
-{
-	for (size_t i = n; i-- > 0;)
-		assert_int_equal(virq_close(fds[i]), 0);
-}
-#define CLOSE_ALL(...) close_all((const int[]){ __VA_ARGS__ }, sizeof((int[]){ __VA_ARGS__ }) / sizeof(int))
-
-static int new_eventfd(void)
-{
-	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	assert_true(efd >= 0);
-	return efd;
-}
-
-static int closed_fd(void)
-{
-	int p[2];
-	assert_int_equal(pipe(p), 0);
-	close(p[0]);
-	close(p[1]);
-	return p[0];
-}
-
-static int irqfd(int vm, int fd, uint32_t gsi, uint32_t flags, int resamplefd)
-{
-	struct kvm_irqfd args = { .fd = (uint32_t)fd, .gsi = gsi, .flags = flags, .resamplefd = (uint32_t)resamplefd };
-	return virq_ioctl(vm, KVM_IRQFD, &args);
-}
 
 static int assign(int vm, int fd, uint32_t gsi)
 {
-	return irqfd(vm, fd, gsi, 0, 0);
+	return fx_irqfd(vm, fd, gsi, 0, 0);
 }
 
 static int deassign(int vm, int fd, uint32_t gsi)
 {
-	return irqfd(vm, fd, gsi, KVM_IRQFD_FLAG_DEASSIGN, 0);
-}
-
-static void signal_efd(int efd)
-{
-	uint64_t one = 1;
-	assert_int_equal(write(efd, &one, sizeof(one)), sizeof(one));
-}
-
-/* The eventfd's counter, drained (0 if it was empty: a non-blocking read gets EAGAIN). */
-static uint64_t drain(int efd)
-{
-	uint64_t count = 0;
-	errno = 0;
-	if (read(efd, &count, sizeof(count)) != sizeof(count)) {
-		assert_int_equal(errno, EAGAIN);
-		return 0;
-	}
-	return count;
-}
-
-static bool readable(int fd)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	return poll(&pfd, 1, 0) == 1;
+	return fx_irqfd(vm, fd, gsi, KVM_IRQFD_FLAG_DEASSIGN, 0);
 }
 
 /* Wait (without reading it ourselves) until the eventfd's counter went back to 0; false on timeout. */
 static bool drained_within(int efd, int timeout_ms)
 {
 	for (int waited = 0; waited < timeout_ms; waited++) {
-		if (!readable(efd))
+		if (!fx_readable_within(efd, 0))
 			return true;
 		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
 	}
-	return !readable(efd);
+	return !fx_readable_within(efd, 0);
 }
 
 static void sleep_ms(int ms)
@@ -155,35 +76,13 @@ static const char irq_guest[] = "vector 0x41:\n"
 				"    mmio_write 0xd0000000, 4, 0xdead\n"
 				"    jmp loop\n";
 
-static uint32_t run_until_report(int vcpu)
-{
-	struct kvm_run *run = virq_vcpu_run_struct(vcpu);
-	uint32_t value = 0;
-
-	assert_non_null(run);
-	assert_int_equal(virq_ioctl(vcpu, KVM_RUN, 0), 0);
-	assert_int_equal(run->exit_reason, KVM_EXIT_MMIO);
-	assert_int_equal(run->mmio.phys_addr, REPORT_ADDR);
-	memcpy(&value, run->mmio.data, sizeof(value));
-	return value;
-}
-
 /* A VM whose GSI 30 is an MSI for vector 0x41 on vCPU 0, which runs irq_guest and is set up. */
 static int create_msi_vcpu(int vm)
 {
-	struct kvm_irq_routing *r = calloc(1, sizeof(*r) + sizeof(r->entries[0]));
-	assert_non_null(r);
-	r->nr = 1;
-	r->entries[0].gsi = 30;
-	r->entries[0].type = KVM_IRQ_ROUTING_MSI;
-	r->entries[0].u.msi.address_lo = MSI_ADDR(0);
-	r->entries[0].u.msi.data = 0x41;
-	assert_int_equal(virq_ioctl(vm, KVM_SET_GSI_ROUTING, r), 0);
-	free(r);
-	int vcpu = virq_ioctl(vm, KVM_CREATE_VCPU, 0);
-	assert_true(vcpu >= 0);
-	assert_int_equal(virq_guest_load(vcpu, irq_guest), 0);
-	assert_int_equal(run_until_report(vcpu), 0x600d);
+	struct kvm_irq_routing_entry msi = fx_msi_entry(30, 0, 0x41);
+	assert_int_equal(fx_set_routing(vm, &msi, 1), 0);
+	int vcpu = fx_create_guest_vcpu(vm, 0, false, irq_guest);
+	assert_int_equal(fx_run_to_report(vcpu), 0x600d);
 	return vcpu;
 }
 
@@ -192,18 +91,18 @@ static int create_msi_vcpu(int vm)
 static void test_irqfd_unknown_flags_are_einval_before_anything_else(void **state)
 {
 	(void)state;
-	int sys = open_sys();
-	int vm = create_vm(sys, true);
-	int bare = create_vm(sys, false);
-	int efd = new_eventfd();
-	int gone = closed_fd();
+	int sys = fx_open_sys();
+	int vm = fx_create_vm(sys, FX_IRQCHIP | FX_NO_HALT_POLL);
+	int bare = fx_create_vm(sys, FX_NO_HALT_POLL);
+	int efd = fx_new_eventfd();
+	int gone = fx_closed_fd();
 	static const uint32_t bad_flags[] = { 4, 0x80000000u, KVM_IRQFD_FLAG_DEASSIGN | 4,
 					      KVM_IRQFD_FLAG_RESAMPLE | 8, 0xffffffffu };
 
 	for (size_t i = 0; i < sizeof(bad_flags) / sizeof(bad_flags[0]); i++) {
-		assert_fails(irqfd(vm, efd, 1, bad_flags[i], efd), EINVAL);
-		assert_fails(irqfd(vm, gone, 1, bad_flags[i], gone), EINVAL);   /* not EBADF */
-		assert_fails(irqfd(bare, efd, 1, bad_flags[i], efd), EINVAL);
+		assert_fails(fx_irqfd(vm, efd, 1, bad_flags[i], efd), EINVAL);
+		assert_fails(fx_irqfd(vm, gone, 1, bad_flags[i], gone), EINVAL);   /* not EBADF */
+		assert_fails(fx_irqfd(bare, efd, 1, bad_flags[i], efd), EINVAL);
 	}
 	/* Nothing was bound. */
 	assert_int_equal(assign(vm, efd, 1), 0);
@@ -215,13 +114,13 @@ static void test_irqfd_unknown_flags_are_einval_before_anything_else(void **stat
 static void test_irqfd_without_irqchip_is_einval(void **state)
 {
 	(void)state;
-	int sys = open_sys();
-	int vm = create_vm(sys, false);
-	int efd = new_eventfd(), rfd = new_eventfd();
+	int sys = fx_open_sys();
+	int vm = fx_create_vm(sys, FX_NO_HALT_POLL);
+	int efd = fx_new_eventfd(), rfd = fx_new_eventfd();
 	assert_fails(assign(vm, efd, 1), EINVAL);
-	assert_fails(irqfd(vm, efd, 1, KVM_IRQFD_FLAG_RESAMPLE, rfd), EINVAL);
+	assert_fails(fx_irqfd(vm, efd, 1, KVM_IRQFD_FLAG_RESAMPLE, rfd), EINVAL);
 	/* Checked before the descriptor. */
-	assert_fails(assign(vm, closed_fd(), 1), EINVAL);
+	assert_fails(assign(vm, fx_closed_fd(), 1), EINVAL);
 	/* Deassign does not need an irqchip: nothing matches, 0 (KVM). */
 	assert_int_equal(deassign(vm, efd, 1), 0);
 	close(efd);
@@ -232,20 +131,20 @@ static void test_irqfd_without_irqchip_is_einval(void **state)
 static void test_irqfd_fd_not_open_is_ebadf(void **state)
 {
 	(void)state;
-	int sys = open_sys();
-	int vm = create_vm(sys, true);
-	assert_fails(assign(vm, closed_fd(), 1), EBADF);
+	int sys = fx_open_sys();
+	int vm = fx_create_vm(sys, FX_IRQCHIP | FX_NO_HALT_POLL);
+	assert_fails(assign(vm, fx_closed_fd(), 1), EBADF);
 	assert_fails(assign(vm, -1, 1), EBADF);
 	assert_fails(assign(vm, 1 << 30, 1), EBADF);
-	assert_fails(deassign(vm, closed_fd(), 1), EBADF);
+	assert_fails(deassign(vm, fx_closed_fd(), 1), EBADF);
 	CLOSE_ALL(sys, vm);
 }
 
 static void test_irqfd_fd_not_an_eventfd_is_einval(void **state)
 {
 	(void)state;
-	int sys = open_sys();
-	int vm = create_vm(sys, true);
+	int sys = fx_open_sys();
+	int vm = fx_create_vm(sys, FX_IRQCHIP | FX_NO_HALT_POLL);
 	int p[2];
 	assert_int_equal(pipe(p), 0);
 	assert_fails(assign(vm, p[0], 1), EINVAL);
@@ -261,25 +160,25 @@ static void test_irqfd_fd_not_an_eventfd_is_einval(void **state)
 static void test_irqfd_bad_resamplefd_is_ebadf_or_einval(void **state)
 {
 	(void)state;
-	int sys = open_sys();
-	int vm = create_vm(sys, true);
-	int efd = new_eventfd();
+	int sys = fx_open_sys();
+	int vm = fx_create_vm(sys, FX_IRQCHIP | FX_NO_HALT_POLL);
+	int efd = fx_new_eventfd();
 	int p[2];
 	assert_int_equal(pipe(p), 0);
 
-	assert_fails(irqfd(vm, efd, 5, KVM_IRQFD_FLAG_RESAMPLE, closed_fd()), EBADF);
-	assert_fails(irqfd(vm, efd, 5, KVM_IRQFD_FLAG_RESAMPLE, -1), EBADF);
-	assert_fails(irqfd(vm, efd, 5, KVM_IRQFD_FLAG_RESAMPLE, p[0]), EINVAL);
+	assert_fails(fx_irqfd(vm, efd, 5, KVM_IRQFD_FLAG_RESAMPLE, fx_closed_fd()), EBADF);
+	assert_fails(fx_irqfd(vm, efd, 5, KVM_IRQFD_FLAG_RESAMPLE, -1), EBADF);
+	assert_fails(fx_irqfd(vm, efd, 5, KVM_IRQFD_FLAG_RESAMPLE, p[0]), EINVAL);
 	/* The trigger fd is checked first. */
-	assert_fails(irqfd(vm, p[0], 5, KVM_IRQFD_FLAG_RESAMPLE, closed_fd()), EINVAL);
-	assert_fails(irqfd(vm, closed_fd(), 5, KVM_IRQFD_FLAG_RESAMPLE, p[0]), EBADF);
+	assert_fails(fx_irqfd(vm, p[0], 5, KVM_IRQFD_FLAG_RESAMPLE, fx_closed_fd()), EINVAL);
+	assert_fails(fx_irqfd(vm, fx_closed_fd(), 5, KVM_IRQFD_FLAG_RESAMPLE, p[0]), EBADF);
 	/* Without the RESAMPLE flag resamplefd is not looked at. */
-	assert_int_equal(irqfd(vm, efd, 5, 0, closed_fd()), 0);
+	assert_int_equal(fx_irqfd(vm, efd, 5, 0, fx_closed_fd()), 0);
 	/* The resamplefd is checked before "already bound". */
-	assert_fails(irqfd(vm, efd, 5, KVM_IRQFD_FLAG_RESAMPLE, closed_fd()), EBADF);
-	assert_fails(irqfd(vm, efd, 5, KVM_IRQFD_FLAG_RESAMPLE, p[1]), EINVAL);
+	assert_fails(fx_irqfd(vm, efd, 5, KVM_IRQFD_FLAG_RESAMPLE, fx_closed_fd()), EBADF);
+	assert_fails(fx_irqfd(vm, efd, 5, KVM_IRQFD_FLAG_RESAMPLE, p[1]), EINVAL);
 	/* On deassign RESAMPLE is ignored, resamplefd too. */
-	assert_int_equal(irqfd(vm, efd, 5, KVM_IRQFD_FLAG_DEASSIGN | KVM_IRQFD_FLAG_RESAMPLE, closed_fd()), 0);
+	assert_int_equal(fx_irqfd(vm, efd, 5, KVM_IRQFD_FLAG_DEASSIGN | KVM_IRQFD_FLAG_RESAMPLE, fx_closed_fd()), 0);
 	assert_int_equal(assign(vm, efd, 5), 0); /* it was removed */
 	close(efd);
 	close(p[0]);
@@ -292,13 +191,13 @@ static void test_irqfd_bad_resamplefd_is_ebadf_or_einval(void **state)
 static void test_irqfd_same_eventfd_twice_is_ebusy(void **state)
 {
 	(void)state;
-	int sys = open_sys();
-	int vm = create_vm(sys, true);
-	int efd = new_eventfd(), rfd = new_eventfd();
+	int sys = fx_open_sys();
+	int vm = fx_create_vm(sys, FX_IRQCHIP | FX_NO_HALT_POLL);
+	int efd = fx_new_eventfd(), rfd = fx_new_eventfd();
 	assert_int_equal(assign(vm, efd, 1), 0);
 	assert_fails(assign(vm, efd, 1), EBUSY);
 	assert_fails(assign(vm, efd, 2), EBUSY);
-	assert_fails(irqfd(vm, efd, 5, KVM_IRQFD_FLAG_RESAMPLE, rfd), EBUSY);
+	assert_fails(fx_irqfd(vm, efd, 5, KVM_IRQFD_FLAG_RESAMPLE, rfd), EBUSY);
 	/* The eventfd is its open file, not its number: a dup is the same eventfd. */
 	int copy = dup(efd);
 	assert_fails(assign(vm, copy, 3), EBUSY);
@@ -315,10 +214,10 @@ static void test_irqfd_same_eventfd_twice_is_ebusy(void **state)
 static void test_irqfd_same_eventfd_in_two_vms_is_ebusy(void **state)
 {
 	(void)state;
-	int sys = open_sys();
-	int vm1 = create_vm(sys, true);
-	int vm2 = create_vm(sys, true);
-	int efd = new_eventfd();
+	int sys = fx_open_sys();
+	int vm1 = fx_create_vm(sys, FX_IRQCHIP | FX_NO_HALT_POLL);
+	int vm2 = fx_create_vm(sys, FX_IRQCHIP | FX_NO_HALT_POLL);
+	int efd = fx_new_eventfd();
 	assert_int_equal(assign(vm1, efd, 1), 0);
 	assert_fails(assign(vm2, efd, 1), EBUSY); /* as Linux since the 2025 priority-waiter change */
 	/* The failed assign left nothing in vm2; deassign there is a no-op and vm1 keeps it. */
@@ -338,9 +237,9 @@ static void test_irqfd_same_eventfd_in_two_vms_is_ebusy(void **state)
 static void test_irqfd_deassign_of_nothing_returns_0(void **state)
 {
 	(void)state;
-	int sys = open_sys();
-	int vm = create_vm(sys, true);
-	int efd = new_eventfd();
+	int sys = fx_open_sys();
+	int vm = fx_create_vm(sys, FX_IRQCHIP | FX_NO_HALT_POLL);
+	int efd = fx_new_eventfd();
 	assert_int_equal(deassign(vm, efd, 1), 0);
 	assert_int_equal(deassign(vm, efd, 0xffffffffu), 0);
 	/* ... and binds nothing. */
@@ -354,25 +253,25 @@ static void test_irqfd_deassign_of_nothing_returns_0(void **state)
 static void test_irqfd_deassign_with_wrong_gsi_leaves_it_alive(void **state)
 {
 	(void)state;
-	int sys = open_sys();
-	int vm = create_vm(sys, true);
+	int sys = fx_open_sys();
+	int vm = fx_create_vm(sys, FX_IRQCHIP | FX_NO_HALT_POLL);
 	int vcpu = create_msi_vcpu(vm);
-	int efd = new_eventfd();
+	int efd = fx_new_eventfd();
 
 	assert_int_equal(assign(vm, efd, 30), 0);
 	assert_int_equal(deassign(vm, efd, 31), 0);  /* (eventfd, gsi) does not match: 0, nothing removed */
 	assert_fails(assign(vm, efd, 31), EBUSY);
 	/* Still delivering. */
-	signal_efd(efd);
-	assert_int_equal(run_until_report(vcpu), 0x41);
+	fx_signal_efd(efd);
+	assert_int_equal(fx_run_to_report(vcpu), 0x41);
 	/* It consumed the signal: the poller drained the eventfd before it injected (ARCHITECTURE 8.2). */
-	assert_int_equal(drain(efd), 0);
+	assert_int_equal(fx_drain_efd(efd), 0);
 
 	/* The right key removes it: afterwards nothing consumes the eventfd's signals. */
 	assert_int_equal(deassign(vm, efd, 30), 0);
-	signal_efd(efd);
+	fx_signal_efd(efd);
 	sleep_ms(100);
-	assert_int_equal(drain(efd), 1);
+	assert_int_equal(fx_drain_efd(efd), 1);
 	close(efd);
 	CLOSE_ALL(sys, vm, vcpu);
 }
@@ -380,19 +279,19 @@ static void test_irqfd_deassign_with_wrong_gsi_leaves_it_alive(void **state)
 static void test_irqfd_eventfd_can_be_bound_again_after_deassign(void **state)
 {
 	(void)state;
-	int sys = open_sys();
-	int vm = create_vm(sys, true);
+	int sys = fx_open_sys();
+	int vm = fx_create_vm(sys, FX_IRQCHIP | FX_NO_HALT_POLL);
 	int vcpu = create_msi_vcpu(vm);
-	int efd = new_eventfd(), rfd = new_eventfd();
+	int efd = fx_new_eventfd(), rfd = fx_new_eventfd();
 
 	for (int round = 0; round < 3; round++) {
 		assert_int_equal(assign(vm, efd, 30), 0);
-		signal_efd(efd);
-		assert_int_equal(run_until_report(vcpu), 0x41);
+		fx_signal_efd(efd);
+		assert_int_equal(fx_run_to_report(vcpu), 0x41);
 		assert_int_equal(deassign(vm, efd, 30), 0);
 	}
 	/* As a resampling irqfd, and back. */
-	assert_int_equal(irqfd(vm, efd, 5, KVM_IRQFD_FLAG_RESAMPLE, rfd), 0);
+	assert_int_equal(fx_irqfd(vm, efd, 5, KVM_IRQFD_FLAG_RESAMPLE, rfd), 0);
 	assert_int_equal(deassign(vm, efd, 5), 0);
 	assert_int_equal(assign(vm, efd, 30), 0);
 	close(efd);
@@ -404,22 +303,22 @@ static void test_irqfd_eventfd_can_be_bound_again_after_deassign(void **state)
 static void test_irqfd_consumes_eventfd_signals(void **state)
 {
 	(void)state;
-	int sys = open_sys();
-	int vm = create_vm(sys, true);
-	int efd = new_eventfd(), rfd = new_eventfd();
+	int sys = fx_open_sys();
+	int vm = fx_create_vm(sys, FX_IRQCHIP | FX_NO_HALT_POLL);
+	int efd = fx_new_eventfd(), rfd = fx_new_eventfd();
 
 	assert_int_equal(assign(vm, efd, 20), 0);
 	for (int i = 0; i < 3; i++) {
-		signal_efd(efd);
+		fx_signal_efd(efd);
 		assert_true(drained_within(efd, 5000));
-		assert_int_equal(drain(efd), 0);
+		assert_int_equal(fx_drain_efd(efd), 0);
 	}
 	assert_int_equal(deassign(vm, efd, 20), 0);
 	/* A resampling irqfd consumes its trigger too. */
-	assert_int_equal(irqfd(vm, efd, 20, KVM_IRQFD_FLAG_RESAMPLE, rfd), 0);
-	signal_efd(efd);
+	assert_int_equal(fx_irqfd(vm, efd, 20, KVM_IRQFD_FLAG_RESAMPLE, rfd), 0);
+	fx_signal_efd(efd);
 	assert_true(drained_within(efd, 5000));
-	assert_int_equal(drain(efd), 0);
+	assert_int_equal(fx_drain_efd(efd), 0);
 	close(efd);
 	close(rfd);
 	CLOSE_ALL(sys, vm);
@@ -430,20 +329,20 @@ static void test_irqfd_gsi_is_not_validated(void **state)
 {
 	(void)state;
 	static const uint32_t gsis[] = { 4095, 4096, 100000, 0xffffffffu };
-	int sys = open_sys();
-	int vm = create_vm(sys, true);
+	int sys = fx_open_sys();
+	int vm = fx_create_vm(sys, FX_IRQCHIP | FX_NO_HALT_POLL);
 	for (size_t i = 0; i < sizeof(gsis) / sizeof(gsis[0]); i++) {
-		int efd = new_eventfd(), rfd = new_eventfd();
+		int efd = fx_new_eventfd(), rfd = fx_new_eventfd();
 		assert_int_equal(assign(vm, efd, gsis[i]), 0);
-		signal_efd(efd);
+		fx_signal_efd(efd);
 		assert_true(drained_within(efd, 5000));
 		assert_int_equal(deassign(vm, efd, gsis[i]), 0);
-		assert_int_equal(irqfd(vm, efd, gsis[i], KVM_IRQFD_FLAG_RESAMPLE, rfd), 0);
-		signal_efd(efd);
+		assert_int_equal(fx_irqfd(vm, efd, gsis[i], KVM_IRQFD_FLAG_RESAMPLE, rfd), 0);
+		fx_signal_efd(efd);
 		assert_true(drained_within(efd, 5000));
 		assert_int_equal(deassign(vm, efd, gsis[i]), 0);
 		/* Bound once more and left for the VM's release to tear down. */
-		assert_int_equal(irqfd(vm, efd, gsis[i], KVM_IRQFD_FLAG_RESAMPLE, rfd), 0);
+		assert_int_equal(fx_irqfd(vm, efd, gsis[i], KVM_IRQFD_FLAG_RESAMPLE, rfd), 0);
 		close(efd);
 		close(rfd);
 	}
@@ -458,13 +357,13 @@ static void test_irqfd_gsi_is_not_validated(void **state)
 static void test_irqfd_new_eventfd_reusing_a_closed_number_binds(void **state)
 {
 	(void)state;
-	int sys = open_sys();
-	int vm = create_vm(sys, true);
-	int vm2 = create_vm(sys, true);
-	int efd = new_eventfd();
+	int sys = fx_open_sys();
+	int vm = fx_create_vm(sys, FX_IRQCHIP | FX_NO_HALT_POLL);
+	int vm2 = fx_create_vm(sys, FX_IRQCHIP | FX_NO_HALT_POLL);
+	int efd = fx_new_eventfd();
 	assert_int_equal(assign(vm, efd, 1), 0);
 	close(efd);
-	int fresh = new_eventfd(); /* usually takes the freed number already; make sure of it */
+	int fresh = fx_new_eventfd(); /* usually takes the freed number already; make sure of it */
 	if (fresh != efd) {
 		assert_int_equal(dup2(fresh, efd), efd);
 		close(fresh);

@@ -26,57 +26,10 @@
 #include <virq/kvm.h>
 #include <virq/vcpu.h>
 
-/* The call must fail as a system call does: -1 and this errno. */
-#define assert_fails(call, err)                                                                    \
-	do {                                                                                       \
-		errno = 0;                                                                         \
-		long ret_ = (long)(call);                                                          \
-		assert_int_equal(ret_, -1);                                                        \
-		assert_int_equal(errno, (err));                                                    \
-	} while (0)
+#include "kvm_fixture.h"
 
 /* An ioctl number no KVM handle knows (KVMIO, nr 0xff). */
 #define UNKNOWN_IOCTL _IO(KVMIO, 0xff)
-
-static int open_sys(void)
-{
-	int sys = virq_open();
-	assert_true(sys >= 0);
-	return sys;
-}
-
-static int create_vm(int sys, bool irqchip)
-{
-	int vm = virq_ioctl(sys, KVM_CREATE_VM, 0);
-	assert_true(vm >= 0);
-	if (irqchip)
-		assert_int_equal(virq_ioctl(vm, KVM_CREATE_IRQCHIP, 0), 0);
-	return vm;
-}
-
-/* Every VM that runs a vCPU turns halt polling off, so a polling vCPU cannot starve other threads. */
-static void no_halt_poll(int vm)
-{
-	struct kvm_enable_cap cap = { .cap = KVM_CAP_HALT_POLL, .args = { 0 } };
-	assert_int_equal(virq_ioctl(vm, KVM_ENABLE_CAP, &cap), 0);
-}
-
-/* A fd that is certainly not open: a pipe end, closed again. */
-static int closed_fd(void)
-{
-	int p[2];
-	assert_int_equal(pipe(p), 0);
-	close(p[0]);
-	close(p[1]);
-	return p[0];
-}
-
-static void close_all(const int *fds, size_t n)
-{
-	for (size_t i = n; i-- > 0;)
-		assert_int_equal(virq_close(fds[i]), 0);
-}
-#define CLOSE_ALL(...) close_all((const int[]){ __VA_ARGS__ }, sizeof((int[]){ __VA_ARGS__ }) / sizeof(int))
 
 /* ---- handles ------------------------------------------------------------------------------------ */
 
@@ -98,7 +51,7 @@ static void test_ioctl_on_fd_virq_did_not_create_is_enotty(void **state)
 static void test_ioctl_on_closed_fd_is_ebadf(void **state)
 {
 	(void)state;
-	assert_fails(virq_ioctl(closed_fd(), KVM_GET_API_VERSION, 0), EBADF);
+	assert_fails(virq_ioctl(fx_closed_fd(), KVM_GET_API_VERSION, 0), EBADF);
 	assert_fails(virq_ioctl(-1, KVM_GET_API_VERSION, 0), EBADF);
 	assert_fails(virq_ioctl(1 << 30, KVM_GET_API_VERSION, 0), EBADF);
 }
@@ -106,8 +59,8 @@ static void test_ioctl_on_closed_fd_is_ebadf(void **state)
 static void test_ioctl_on_closed_handle_is_ebadf(void **state)
 {
 	(void)state;
-	int sys = open_sys();
-	int vm = create_vm(sys, false);
+	int sys = fx_open_sys();
+	int vm = fx_create_vm(sys, 0);
 	assert_int_equal(virq_close(vm), 0);
 	assert_fails(virq_ioctl(vm, KVM_CREATE_IRQCHIP, 0), EBADF);
 	assert_int_equal(virq_close(sys), 0);
@@ -117,8 +70,8 @@ static void test_ioctl_on_closed_handle_is_ebadf(void **state)
 static void test_closed_handle_number_reused_by_caller_is_enotty(void **state)
 {
 	(void)state;
-	int sys = open_sys();
-	int vm = create_vm(sys, false);
+	int sys = fx_open_sys();
+	int vm = fx_create_vm(sys, 0);
 	assert_int_equal(virq_close(vm), 0);
 	/* The caller's own eventfd now sits at the number the VM handle had. */
 	int efd = eventfd(0, EFD_CLOEXEC);
@@ -138,7 +91,7 @@ static void test_close_of_fd_virq_did_not_create_is_ebadf_and_leaves_it_open(voi
 	assert_fails(virq_close(p[0]), EBADF);
 	assert_true(fcntl(p[0], F_GETFD) >= 0); /* not closed behind the caller's back */
 	assert_fails(virq_close(-1), EBADF);
-	assert_fails(virq_close(closed_fd()), EBADF);
+	assert_fails(virq_close(fx_closed_fd()), EBADF);
 	close(p[0]);
 	close(p[1]);
 }
@@ -146,7 +99,7 @@ static void test_close_of_fd_virq_did_not_create_is_ebadf_and_leaves_it_open(voi
 static void test_close_twice_is_ebadf(void **state)
 {
 	(void)state;
-	int sys = open_sys();
+	int sys = fx_open_sys();
 	assert_int_equal(virq_close(sys), 0);
 	assert_fails(virq_close(sys), EBADF);
 }
@@ -154,10 +107,9 @@ static void test_close_twice_is_ebadf(void **state)
 static void test_handles_are_real_descriptors(void **state)
 {
 	(void)state;
-	int sys = open_sys();
-	int vm = create_vm(sys, true);
-	int vcpu = virq_ioctl(vm, KVM_CREATE_VCPU, 0);
-	assert_true(vcpu >= 0);
+	int sys = fx_open_sys();
+	int vm = fx_create_vm(sys, FX_IRQCHIP);
+	int vcpu = fx_create_vcpu(vm, 0);
 	assert_true(fcntl(sys, F_GETFD) >= 0);
 	assert_true(fcntl(vm, F_GETFD) >= 0);
 	assert_true(fcntl(vcpu, F_GETFD) >= 0);
@@ -170,10 +122,9 @@ static void test_handles_are_real_descriptors(void **state)
 static void test_unknown_ioctl_is_einval_on_system_enotty_on_vm_einval_on_vcpu(void **state)
 {
 	(void)state;
-	int sys = open_sys();
-	int vm = create_vm(sys, true);
-	int vcpu = virq_ioctl(vm, KVM_CREATE_VCPU, 0);
-	assert_true(vcpu >= 0);
+	int sys = fx_open_sys();
+	int vm = fx_create_vm(sys, FX_IRQCHIP);
+	int vcpu = fx_create_vcpu(vm, 0);
 
 	assert_fails(virq_ioctl(sys, UNKNOWN_IOCTL, 0), EINVAL);
 	assert_fails(virq_ioctl(vm, UNKNOWN_IOCTL, 0), ENOTTY);
@@ -194,8 +145,8 @@ static void test_unknown_ioctl_is_einval_on_system_enotty_on_vm_einval_on_vcpu(v
 static void test_vcpu_run_struct_of_a_non_vcpu_handle_fails(void **state)
 {
 	(void)state;
-	int sys = open_sys();
-	int vm = create_vm(sys, false);
+	int sys = fx_open_sys();
+	int vm = fx_create_vm(sys, 0);
 	int p[2];
 	assert_int_equal(pipe(p), 0);
 
@@ -209,11 +160,10 @@ static void test_vcpu_run_struct_of_a_non_vcpu_handle_fails(void **state)
 	assert_null(virq_vcpu_run_struct(p[0]));
 	assert_int_equal(errno, ENOTTY);
 	errno = 0;
-	assert_null(virq_vcpu_run_struct(closed_fd()));
+	assert_null(virq_vcpu_run_struct(fx_closed_fd()));
 	assert_int_equal(errno, EBADF);
 
-	int vcpu = virq_ioctl(vm, KVM_CREATE_VCPU, 0);
-	assert_true(vcpu >= 0);
+	int vcpu = fx_create_vcpu(vm, 0);
 	struct kvm_run *run = virq_vcpu_run_struct(vcpu);
 	assert_non_null(run);
 	/* The area is KVM_GET_VCPU_MMAP_SIZE bytes: touch its last byte. */
@@ -229,14 +179,13 @@ static void test_vcpu_run_struct_of_a_non_vcpu_handle_fails(void **state)
 static void test_guest_load_errors(void **state)
 {
 	(void)state;
-	int sys = open_sys();
-	int vm = create_vm(sys, false);
-	int vcpu = virq_ioctl(vm, KVM_CREATE_VCPU, 0);
-	assert_true(vcpu >= 0);
+	int sys = fx_open_sys();
+	int vm = fx_create_vm(sys, 0);
+	int vcpu = fx_create_vcpu(vm, 0);
 
 	assert_fails(virq_guest_load(vm, "main:\n hlt\n"), ENOTTY);
 	assert_fails(virq_guest_load(sys, "main:\n hlt\n"), ENOTTY);
-	assert_fails(virq_guest_load(closed_fd(), "main:\n hlt\n"), EBADF);
+	assert_fails(virq_guest_load(fx_closed_fd(), "main:\n hlt\n"), EBADF);
 
 	static const char *const bad[] = {
 		"main:\n frobnicate 1\n",          /* unknown mnemonic */
@@ -262,7 +211,7 @@ static void test_guest_load_errors(void **state)
 static void test_system_handle_answers_as_kvm(void **state)
 {
 	(void)state;
-	int sys = open_sys();
+	int sys = fx_open_sys();
 	assert_int_equal(virq_ioctl(sys, KVM_GET_API_VERSION, 0), 12);
 	assert_fails(virq_ioctl(sys, KVM_GET_API_VERSION, 1), EINVAL);
 	int size = virq_ioctl(sys, KVM_GET_VCPU_MMAP_SIZE, 0);
@@ -295,8 +244,8 @@ static const struct {
 static void test_check_extension_is_truthful_on_system_and_vm(void **state)
 {
 	(void)state;
-	int sys = open_sys();
-	int vm = create_vm(sys, false);
+	int sys = fx_open_sys();
+	int vm = fx_create_vm(sys, 0);
 	for (size_t i = 0; i < sizeof(check_extension_table) / sizeof(check_extension_table[0]); i++) {
 		long cap = check_extension_table[i].cap;
 		long want = check_extension_table[i].value;
@@ -313,7 +262,7 @@ static void test_check_extension_is_truthful_on_system_and_vm(void **state)
 static void test_create_vm_accepts_type_0_only(void **state)
 {
 	(void)state;
-	int sys = open_sys();
+	int sys = fx_open_sys();
 	static const unsigned long bad_types[] = { VIRQ_VM_TYPE_ARM64, 1, 2, 0xffffffffu, ~0ul };
 	for (size_t i = 0; i < sizeof(bad_types) / sizeof(bad_types[0]); i++)
 		assert_fails(virq_ioctl(sys, KVM_CREATE_VM, bad_types[i]), EINVAL);
@@ -327,8 +276,8 @@ static void test_create_vm_accepts_type_0_only(void **state)
 static void test_vm_outlives_system_handle(void **state)
 {
 	(void)state;
-	int sys = open_sys();
-	int vm = create_vm(sys, false);
+	int sys = fx_open_sys();
+	int vm = fx_create_vm(sys, 0);
 	assert_int_equal(virq_close(sys), 0);
 	assert_int_equal(virq_ioctl(vm, KVM_CREATE_IRQCHIP, 0), 0);
 	assert_int_equal(virq_close(vm), 0);
@@ -339,23 +288,20 @@ static void test_vm_outlives_system_handle(void **state)
 static void test_create_irqchip_twice_is_eexist(void **state)
 {
 	(void)state;
-	int sys = open_sys();
-	int vm = create_vm(sys, true);
+	int sys = fx_open_sys();
+	int vm = fx_create_vm(sys, FX_IRQCHIP);
 	assert_fails(virq_ioctl(vm, KVM_CREATE_IRQCHIP, 0), EEXIST);
 	/* The first irqchip is untouched: its default routes still work (de-assert of GSI 20 is 1). */
-	struct kvm_irq_level line = { .irq = 20, .level = 0 };
-	assert_int_equal(virq_ioctl(vm, KVM_IRQ_LINE_STATUS, &line), 0);
-	assert_int_equal(line.status, 1);
+	assert_int_equal(fx_line_status(vm, 20, 0), 1);
 	CLOSE_ALL(sys, vm);
 }
 
 static void test_create_irqchip_after_vcpu_is_einval_and_creates_nothing(void **state)
 {
 	(void)state;
-	int sys = open_sys();
-	int vm = create_vm(sys, false);
-	int vcpu = virq_ioctl(vm, KVM_CREATE_VCPU, 0);
-	assert_true(vcpu >= 0);
+	int sys = fx_open_sys();
+	int vm = fx_create_vm(sys, 0);
+	int vcpu = fx_create_vcpu(vm, 0);
 	assert_fails(virq_ioctl(vm, KVM_CREATE_IRQCHIP, 0), EINVAL);
 	/* Still no irqchip. */
 	struct kvm_irq_level line = { .irq = 4, .level = 1 };
@@ -370,10 +316,9 @@ static void test_create_irqchip_after_vcpu_is_einval_and_creates_nothing(void **
 static void test_create_vcpu_duplicate_id_is_eexist(void **state)
 {
 	(void)state;
-	int sys = open_sys();
-	int vm = create_vm(sys, true);
-	int vcpu = virq_ioctl(vm, KVM_CREATE_VCPU, 3);
-	assert_true(vcpu >= 0);
+	int sys = fx_open_sys();
+	int vm = fx_create_vm(sys, FX_IRQCHIP);
+	int vcpu = fx_create_vcpu(vm, 3);
 	assert_fails(virq_ioctl(vm, KVM_CREATE_VCPU, 3), EEXIST);
 	/* The vCPU whose handle was closed still exists in the VM. */
 	assert_int_equal(virq_close(vcpu), 0);
@@ -384,16 +329,15 @@ static void test_create_vcpu_duplicate_id_is_eexist(void **state)
 static void test_create_vcpu_id_out_of_range_is_einval(void **state)
 {
 	(void)state;
-	int sys = open_sys();
-	int vm = create_vm(sys, false);
+	int sys = fx_open_sys();
+	int vm = fx_create_vm(sys, 0);
 	assert_int_equal(virq_ioctl(sys, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPU_ID), 256);
 	static const unsigned long bad_ids[] = { 256, 257, 4096, 0xffffffffu, ~0ul };
 	for (size_t i = 0; i < sizeof(bad_ids) / sizeof(bad_ids[0]); i++)
 		assert_fails(virq_ioctl(vm, KVM_CREATE_VCPU, bad_ids[i]), EINVAL);
 	/* A refused vCPU does not count as created: the irqchip may still be created. */
 	assert_int_equal(virq_ioctl(vm, KVM_CREATE_IRQCHIP, 0), 0);
-	int vcpu = virq_ioctl(vm, KVM_CREATE_VCPU, 255);
-	assert_true(vcpu >= 0);
+	int vcpu = fx_create_vcpu(vm, 255);
 	CLOSE_ALL(sys, vm, vcpu);
 }
 
@@ -402,8 +346,8 @@ static void test_create_vcpu_id_out_of_range_is_einval(void **state)
 static void test_enable_cap_errors(void **state)
 {
 	(void)state;
-	int sys = open_sys();
-	int vm = create_vm(sys, true);
+	int sys = fx_open_sys();
+	int vm = fx_create_vm(sys, FX_IRQCHIP);
 	struct kvm_enable_cap cap;
 
 	memset(&cap, 0, sizeof(cap));
@@ -434,8 +378,8 @@ static void test_enable_cap_errors(void **state)
 static void test_set_user_memory_region_errors(void **state)
 {
 	(void)state;
-	int sys = open_sys();
-	int vm = create_vm(sys, false);
+	int sys = fx_open_sys();
+	int vm = fx_create_vm(sys, 0);
 	size_t len = 4 * 4096;
 	uint8_t *mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	assert_true(mem != MAP_FAILED);
@@ -509,15 +453,14 @@ static void test_null_pointer_args_are_efault(void **state)
 		KVM_IRQ_LINE, KVM_IRQ_LINE_STATUS, KVM_SET_GSI_ROUTING, KVM_IRQFD, KVM_SIGNAL_MSI,
 		KVM_ENABLE_CAP, KVM_SET_USER_MEMORY_REGION, KVM_GET_IRQCHIP, KVM_SET_IRQCHIP,
 	};
-	int sys = open_sys();
-	int with_chip = create_vm(sys, true);
-	int without_chip = create_vm(sys, false);
+	int sys = fx_open_sys();
+	int with_chip = fx_create_vm(sys, FX_IRQCHIP);
+	int without_chip = fx_create_vm(sys, 0);
 	for (size_t i = 0; i < sizeof(vm_requests) / sizeof(vm_requests[0]); i++) {
 		assert_fails(virq_ioctl(with_chip, vm_requests[i], NULL), EFAULT);
 		assert_fails(virq_ioctl(without_chip, vm_requests[i], NULL), EFAULT);
 	}
-	int vcpu = virq_ioctl(with_chip, KVM_CREATE_VCPU, 0);
-	assert_true(vcpu >= 0);
+	int vcpu = fx_create_vcpu(with_chip, 0);
 	assert_fails(virq_ioctl(vcpu, KVM_GET_MP_STATE, NULL), EFAULT);
 	assert_fails(virq_ioctl(vcpu, KVM_SET_MP_STATE, NULL), EFAULT);
 	CLOSE_ALL(sys, with_chip, without_chip, vcpu);
@@ -528,9 +471,9 @@ static void test_null_pointer_args_are_efault(void **state)
 static void test_get_set_irqchip_errors(void **state)
 {
 	(void)state;
-	int sys = open_sys();
-	int bare = create_vm(sys, false);
-	int vm = create_vm(sys, true);
+	int sys = fx_open_sys();
+	int bare = fx_create_vm(sys, 0);
+	int vm = fx_create_vm(sys, FX_IRQCHIP);
 	struct kvm_irqchip chip;
 
 	memset(&chip, 0, sizeof(chip));
@@ -560,11 +503,9 @@ static void test_get_set_irqchip_errors(void **state)
 static void test_run_without_program_is_enoexec(void **state)
 {
 	(void)state;
-	int sys = open_sys();
-	int vm = create_vm(sys, true);
-	no_halt_poll(vm);
-	int vcpu = virq_ioctl(vm, KVM_CREATE_VCPU, 0);
-	assert_true(vcpu >= 0);
+	int sys = fx_open_sys();
+	int vm = fx_create_vm(sys, FX_IRQCHIP | FX_NO_HALT_POLL);
+	int vcpu = fx_create_vcpu(vm, 0);
 	assert_fails(virq_ioctl(vcpu, KVM_RUN, 0), ENOEXEC);
 	/* KVM: a non-zero argument is refused first. */
 	assert_fails(virq_ioctl(vcpu, KVM_RUN, 1), EINVAL);
@@ -574,11 +515,9 @@ static void test_run_without_program_is_enoexec(void **state)
 static void test_run_with_nonzero_arg_is_einval(void **state)
 {
 	(void)state;
-	int sys = open_sys();
-	int vm = create_vm(sys, true);
-	no_halt_poll(vm);
-	int vcpu = virq_ioctl(vm, KVM_CREATE_VCPU, 0);
-	assert_true(vcpu >= 0);
+	int sys = fx_open_sys();
+	int vm = fx_create_vm(sys, FX_IRQCHIP | FX_NO_HALT_POLL);
+	int vcpu = fx_create_vcpu(vm, 0);
 	assert_int_equal(virq_guest_load(vcpu, "main:\n mmio_write 0xd0000000, 4, 7\n shutdown\n"), 0);
 	assert_fails(virq_ioctl(vcpu, KVM_RUN, 1), EINVAL);
 	/* Refused without running: the first real run still sees the first op. */
@@ -596,11 +535,9 @@ static void test_run_with_nonzero_arg_is_einval(void **state)
 static void test_run_with_immediate_exit_is_eintr_and_exit_intr(void **state)
 {
 	(void)state;
-	int sys = open_sys();
-	int vm = create_vm(sys, true);
-	no_halt_poll(vm);
-	int vcpu = virq_ioctl(vm, KVM_CREATE_VCPU, 0);
-	assert_true(vcpu >= 0);
+	int sys = fx_open_sys();
+	int vm = fx_create_vm(sys, FX_IRQCHIP | FX_NO_HALT_POLL);
+	int vcpu = fx_create_vcpu(vm, 0);
 	assert_int_equal(virq_guest_load(vcpu, "main:\n mmio_write 0xd0000000, 4, 9\n shutdown\n"), 0);
 	struct kvm_run *run = virq_vcpu_run_struct(vcpu);
 	assert_non_null(run);
@@ -616,8 +553,7 @@ static void test_run_with_immediate_exit_is_eintr_and_exit_intr(void **state)
 	assert_int_equal(run->mmio.data[0], 9);
 
 	/* An application processor waiting for INIT/SIPI also leaves at once. */
-	int ap = virq_ioctl(vm, KVM_CREATE_VCPU, 1);
-	assert_true(ap >= 0);
+	int ap = fx_create_vcpu(vm, 1);
 	assert_int_equal(virq_guest_load(ap, "main:\n hlt\n"), 0);
 	struct kvm_run *ap_run = virq_vcpu_run_struct(ap);
 	assert_non_null(ap_run);
@@ -630,11 +566,10 @@ static void test_run_with_immediate_exit_is_eintr_and_exit_intr(void **state)
 static void test_mp_state_get_set_and_errors(void **state)
 {
 	(void)state;
-	int sys = open_sys();
-	int vm = create_vm(sys, true);
-	int bsp = virq_ioctl(vm, KVM_CREATE_VCPU, 0);
-	int ap = virq_ioctl(vm, KVM_CREATE_VCPU, 1);
-	assert_true(bsp >= 0 && ap >= 0);
+	int sys = fx_open_sys();
+	int vm = fx_create_vm(sys, FX_IRQCHIP);
+	int bsp = fx_create_vcpu(vm, 0);
+	int ap = fx_create_vcpu(vm, 1);
 	struct kvm_mp_state mp;
 
 	/* With an in-kernel irqchip the BSP is runnable, every other vCPU waits for INIT/SIPI. */
@@ -659,9 +594,8 @@ static void test_mp_state_get_set_and_errors(void **state)
 	assert_int_equal(mp.mp_state, KVM_MP_STATE_INIT_RECEIVED);
 
 	/* Without an in-kernel LAPIC only RUNNABLE may be set (KVM). */
-	int bare = create_vm(sys, false);
-	int cpu = virq_ioctl(bare, KVM_CREATE_VCPU, 1);
-	assert_true(cpu >= 0);
+	int bare = fx_create_vm(sys, 0);
+	int cpu = fx_create_vcpu(bare, 1);
 	assert_int_equal(virq_ioctl(cpu, KVM_GET_MP_STATE, &mp), 0);
 	assert_int_equal(mp.mp_state, KVM_MP_STATE_RUNNABLE);
 	static const uint32_t need_lapic[] = { KVM_MP_STATE_UNINITIALIZED, KVM_MP_STATE_INIT_RECEIVED,

@@ -23,6 +23,8 @@
 
 #include <virq/kvm.h>
 
+#include "kvm_fixture.h" /* includes nothing else from virq */
+
 static const char guest_program[] =
 	"vector 0x41:                          ; handler for vector 0x41, runs with interrupts disabled\n"
 	"    mmio_write 0xd0000000, 4, 0x41    ; unclaimed address: exits to the VMM as KVM_EXIT_MMIO\n"
@@ -95,31 +97,14 @@ static void resume_vcpu(struct vcpu_thread *vt)
 	assert_int_equal(write(vt->resume[1], "r", 1), 1);
 }
 
-static bool readable_within(int fd, int timeout_ms)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	return poll(&pfd, 1, timeout_ms) == 1;
-}
-
 /* Default routes for GSI 0-23 (IOAPIC pin n) plus GSI 40 -> MSI vector 0x41, physical APIC 1. */
 static void route_gsi40_to_msi(int vm)
 {
-	size_t nr = 25;
-	struct kvm_irq_routing *routing = calloc(1, sizeof(*routing) + nr * sizeof(routing->entries[0]));
+	struct kvm_irq_routing_entry e[KVM_IOAPIC_NUM_PINS + 1];
+	uint32_t nr = fx_ioapic_entries(e);
 
-	for (uint32_t gsi = 0; gsi < 24; gsi++) {
-		routing->entries[gsi].gsi = gsi;
-		routing->entries[gsi].type = KVM_IRQ_ROUTING_IRQCHIP;
-		routing->entries[gsi].u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
-		routing->entries[gsi].u.irqchip.pin = gsi;
-	}
-	routing->entries[24].gsi = 40;
-	routing->entries[24].type = KVM_IRQ_ROUTING_MSI;
-	routing->entries[24].u.msi.address_lo = 0xfee00000u | (1u << 12);
-	routing->entries[24].u.msi.data = 0x41;
-	routing->nr = (uint32_t)nr;
-	assert_int_equal(virq_ioctl(vm, KVM_SET_GSI_ROUTING, routing), 0);
-	free(routing);
+	e[nr++] = fx_msi_entry(40, 1, 0x41);
+	assert_int_equal(fx_set_routing(vm, e, nr), 0);
 }
 
 struct signal_args {
@@ -139,29 +124,19 @@ static void test_irqfd_msi_and_resample_through_the_front(void **state)
 {
 	(void)state;
 	struct vcpu_thread vt = { 0 };
-	int sys = virq_open();
-	assert_true(sys >= 0);
+	int sys = fx_open_sys();
 	assert_int_equal(virq_ioctl(sys, KVM_GET_API_VERSION, 0), 12);
-	int vm = virq_ioctl(sys, KVM_CREATE_VM, 0);
-	assert_true(vm >= 0);
-	assert_int_equal(virq_ioctl(vm, KVM_CREATE_IRQCHIP, 0), 0);
-	struct kvm_enable_cap no_poll = { .cap = KVM_CAP_HALT_POLL };
-	assert_int_equal(virq_ioctl(vm, KVM_ENABLE_CAP, &no_poll), 0);
-	int vcpu0 = virq_ioctl(vm, KVM_CREATE_VCPU, 0);
-	int vcpu1 = virq_ioctl(vm, KVM_CREATE_VCPU, 1);
-	assert_true(vcpu0 >= 0 && vcpu1 >= 0);
+	int vm = fx_create_vm(sys, FX_IRQCHIP | FX_NO_HALT_POLL);
+	int vcpu0 = fx_create_vcpu(vm, 0);
+	int vcpu1 = fx_create_vcpu(vm, 1);
 	assert_int_equal(virq_guest_load(vcpu1, guest_program), 0);
-	struct kvm_mp_state runnable = { .mp_state = KVM_MP_STATE_RUNNABLE };
-	assert_int_equal(virq_ioctl(vcpu1, KVM_SET_MP_STATE, &runnable), 0);
+	fx_set_runnable(vcpu1);
 	route_gsi40_to_msi(vm);
 
 	int msi_efd = eventfd(0, EFD_CLOEXEC);
-	struct kvm_irqfd msi_irqfd = { .fd = (uint32_t)msi_efd, .gsi = 40 };
-	assert_int_equal(virq_ioctl(vm, KVM_IRQFD, &msi_irqfd), 0);
+	assert_int_equal(fx_irqfd(vm, msi_efd, 40, 0, 0), 0);
 	int trigger = eventfd(0, EFD_CLOEXEC), resample = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	struct kvm_irqfd level_irqfd = { .fd = (uint32_t)trigger, .gsi = 5, .flags = KVM_IRQFD_FLAG_RESAMPLE,
-					 .resamplefd = (uint32_t)resample };
-	assert_int_equal(virq_ioctl(vm, KVM_IRQFD, &level_irqfd), 0);
+	assert_int_equal(fx_irqfd(vm, trigger, 5, KVM_IRQFD_FLAG_RESAMPLE, resample), 0);
 
 	signal(SIGUSR1, on_stop_signal);
 	vt.vcpu_fd = vcpu1;
@@ -180,7 +155,7 @@ static void test_irqfd_msi_and_resample_through_the_front(void **state)
 	pthread_join(device, NULL);
 	assert_int_equal(next_report(&vt), 0x41);
 	/* The irqfd consumed the signal: the eventfd reads empty. */
-	assert_false(readable_within(msi_efd, 0));
+	assert_false(fx_readable_within(msi_efd, 0));
 	resume_vcpu(&vt);
 
 	/* Level INTx through the resampling irqfd: 0x51 arrives, resample only after EOI. */
@@ -188,9 +163,9 @@ static void test_irqfd_msi_and_resample_through_the_front(void **state)
 	assert_int_equal(pthread_create(&device, NULL, device_signal, &sa), 0);
 	pthread_join(device, NULL);
 	assert_int_equal(next_report(&vt), 0x51);
-	assert_false(readable_within(resample, 100));
+	assert_false(fx_readable_within(resample, 100));
 	resume_vcpu(&vt);
-	assert_true(readable_within(resample, 10000));
+	assert_true(fx_readable_within(resample, 10000));
 	uint64_t count = 0;
 	assert_int_equal(read(resample, &count, sizeof(count)), sizeof(count));
 	assert_int_equal(count, 1);
@@ -202,10 +177,7 @@ static void test_irqfd_msi_and_resample_through_the_front(void **state)
 	assert_int_equal(vt.last_errno, EINTR);
 	assert_int_equal(vt.run->exit_reason, KVM_EXIT_INTR);
 
-	assert_int_equal(virq_close(vcpu0), 0);
-	assert_int_equal(virq_close(vcpu1), 0);
-	assert_int_equal(virq_close(vm), 0);
-	assert_int_equal(virq_close(sys), 0);
+	CLOSE_ALL(sys, vm, vcpu1, vcpu0); /* last first: vcpu0, vcpu1, vm, sys */
 	close(msi_efd);
 	close(trigger);
 	close(resample);

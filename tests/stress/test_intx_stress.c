@@ -28,8 +28,9 @@
 #include <virq/vcpu.h>
 #include <virq/vm.h>
 
+#include "kvm_fixture.h"
+
 #define ROUNDS 100000
-#define REPORT_ADDR 0xd0000000ull
 
 static const char guest[] =
 	"vector 0x51:                       ; level INTx, IOAPIC pin 5\n"
@@ -52,8 +53,7 @@ static const char guest[] =
 	"    jmp loop\n";
 
 struct rig {
-	int sys, vm, vcpu;
-	struct kvm_run *run;
+	struct fx_guest g;
 	int trigger, resample;
 	_Atomic bool ready, stop;
 	_Atomic uint64_t handled;
@@ -72,11 +72,11 @@ static void *vcpu_main(void *arg)
 {
 	struct rig *r = arg;
 
-	while (virq_ioctl(r->vcpu, KVM_RUN, 0) == 0) {
-		if (r->run->exit_reason != KVM_EXIT_MMIO || r->run->mmio.phys_addr != REPORT_ADDR)
+	while (virq_ioctl(r->g.vcpu, KVM_RUN, 0) == 0) {
+		if (r->g.run->exit_reason != KVM_EXIT_MMIO || r->g.run->mmio.phys_addr != FX_REPORT_ADDR)
 			break;
 		uint32_t v;
-		memcpy(&v, r->run->mmio.data, sizeof(v));
+		memcpy(&v, r->g.run->mmio.data, sizeof(v));
 		if (v == 0x600d) {
 			atomic_store(&r->ready, true);
 			continue;
@@ -89,38 +89,23 @@ static void *vcpu_main(void *arg)
 	return NULL;
 }
 
+/* Default routes (GSI n to IOAPIC pin n) and GSI 41 -> MSI 0x42; an odd @variant adds one more route. */
 static int set_routing(int vm, uint32_t variant)
 {
-	struct kvm_irq_routing *rt = calloc(1, sizeof(*rt) + 26 * sizeof(rt->entries[0]));
-	uint32_t nr = 0;
+	struct kvm_irq_routing_entry e[KVM_IOAPIC_NUM_PINS + 2];
+	uint32_t nr = fx_ioapic_entries(e);
 
-	for (uint32_t gsi = 0; gsi < 24; gsi++) {
-		rt->entries[nr].gsi = gsi;
-		rt->entries[nr].type = KVM_IRQ_ROUTING_IRQCHIP;
-		rt->entries[nr].u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
-		rt->entries[nr++].u.irqchip.pin = gsi;
-	}
-	rt->entries[nr].gsi = 41;
-	rt->entries[nr].type = KVM_IRQ_ROUTING_MSI;
-	rt->entries[nr].u.msi.address_lo = 0xfee00000u;
-	rt->entries[nr++].u.msi.data = 0x42;
-	if (variant & 1) { /* an extra route, so consecutive tables differ */
-		rt->entries[nr].gsi = 100 + variant % 50;
-		rt->entries[nr].type = KVM_IRQ_ROUTING_MSI;
-		rt->entries[nr].u.msi.address_lo = 0xfee00000u;
-		rt->entries[nr++].u.msi.data = 0x42;
-	}
-	rt->nr = nr;
-	int ret = virq_ioctl(vm, KVM_SET_GSI_ROUTING, rt);
-	free(rt);
-	return ret;
+	e[nr++] = fx_msi_entry(41, 0, 0x42);
+	if (variant & 1) /* an extra route, so consecutive tables differ */
+		e[nr++] = fx_msi_entry(100 + variant % 50, 0, 0x42);
+	return fx_set_routing(vm, e, nr);
 }
 
 static void *routing_churn(void *arg)
 {
 	struct rig *r = arg;
 	for (uint32_t i = 0; !atomic_load(&r->stop); i++)
-		if (set_routing(r->vm, i) != 0)
+		if (set_routing(r->g.vm, i) != 0)
 			atomic_fetch_add(&r->churn_errors, 1);
 	return NULL;
 }
@@ -136,11 +121,11 @@ static void *irqfd_churn(void *arg)
 		struct kvm_irqfd msi = { .fd = (uint32_t)efd, .gsi = 41 };
 		struct kvm_irqfd level = { .fd = (uint32_t)lfd, .gsi = 10, .flags = KVM_IRQFD_FLAG_RESAMPLE,
 					   .resamplefd = (uint32_t)rfd };
-		bool ok = virq_ioctl(r->vm, KVM_IRQFD, &msi) == 0 && virq_ioctl(r->vm, KVM_IRQFD, &level) == 0 &&
+		bool ok = virq_ioctl(r->g.vm, KVM_IRQFD, &msi) == 0 && virq_ioctl(r->g.vm, KVM_IRQFD, &level) == 0 &&
 			  write(efd, &one, sizeof(one)) == sizeof(one) && write(lfd, &one, sizeof(one)) == sizeof(one);
 		msi.flags = KVM_IRQFD_FLAG_DEASSIGN;
 		level.flags = KVM_IRQFD_FLAG_DEASSIGN;
-		ok = virq_ioctl(r->vm, KVM_IRQFD, &msi) == 0 && virq_ioctl(r->vm, KVM_IRQFD, &level) == 0 && ok;
+		ok = virq_ioctl(r->g.vm, KVM_IRQFD, &msi) == 0 && virq_ioctl(r->g.vm, KVM_IRQFD, &level) == 0 && ok;
 		if (!ok)
 			atomic_fetch_add(&r->churn_errors, 1);
 		close(efd);
@@ -152,23 +137,11 @@ static void *irqfd_churn(void *arg)
 
 static void setup_rig(struct rig *r)
 {
-	struct kvm_enable_cap poll_off = { .cap = KVM_CAP_HALT_POLL };
-
-	r->sys = virq_open();
-	r->vm = virq_ioctl(r->sys, KVM_CREATE_VM, 0);
-	assert_true(r->vm >= 0);
-	assert_int_equal(virq_ioctl(r->vm, KVM_CREATE_IRQCHIP, 0), 0);
-	assert_int_equal(virq_ioctl(r->vm, KVM_ENABLE_CAP, &poll_off), 0);
-	r->vcpu = virq_ioctl(r->vm, KVM_CREATE_VCPU, 0);
-	assert_true(r->vcpu >= 0);
-	assert_int_equal(virq_guest_load(r->vcpu, guest), 0);
-	r->run = virq_vcpu_run_struct(r->vcpu);
-	assert_int_equal(set_routing(r->vm, 0), 0);
+	fx_guest_open(&r->g, 0, false, guest);
+	assert_int_equal(set_routing(r->g.vm, 0), 0);
 	r->trigger = eventfd(0, EFD_CLOEXEC);
 	r->resample = eventfd(0, EFD_CLOEXEC);
-	struct kvm_irqfd intx = { .fd = (uint32_t)r->trigger, .gsi = 5, .flags = KVM_IRQFD_FLAG_RESAMPLE,
-				  .resamplefd = (uint32_t)r->resample };
-	assert_int_equal(virq_ioctl(r->vm, KVM_IRQFD, &intx), 0);
+	assert_int_equal(fx_irqfd(r->g.vm, r->trigger, 5, KVM_IRQFD_FLAG_RESAMPLE, r->resample), 0);
 }
 
 static void test_level_intx_delivers_exactly_once_per_assertion_under_churn(void **state)
@@ -200,16 +173,16 @@ static void test_level_intx_delivers_exactly_once_per_assertion_under_churn(void
 	atomic_store(&r.stop, true);
 	pthread_join(churn[0], NULL);
 	pthread_join(churn[1], NULL);
-	__atomic_store_n(&r.run->immediate_exit, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&r.g.run->immediate_exit, 1, __ATOMIC_RELAXED);
 	pthread_kill(vcpu_thread, SIGUSR1);
 	pthread_join(vcpu_thread, NULL);
 	assert_int_equal(r.vcpu_errno, EINTR);
 
 	struct virq_gsi_counts g5, g41;
 	struct virq_vector_counts v51;
-	assert_int_equal(virq_vm_gsi_counts(virq_vm_of_fd(r.vm), 5, &g5), 0);
-	assert_int_equal(virq_vm_gsi_counts(virq_vm_of_fd(r.vm), 41, &g41), 0);
-	assert_int_equal(virq_vcpu_vector_counts(virq_vcpu_of_fd(r.vcpu), 0x51, &v51), 0);
+	assert_int_equal(virq_vm_gsi_counts(virq_vm_of_fd(r.g.vm), 5, &g5), 0);
+	assert_int_equal(virq_vm_gsi_counts(virq_vm_of_fd(r.g.vm), 41, &g41), 0);
+	assert_int_equal(virq_vcpu_vector_counts(virq_vcpu_of_fd(r.g.vcpu), 0x51, &v51), 0);
 	assert_int_equal(atomic_load(&r.churn_errors), 0);
 	assert_int_equal(atomic_load(&r.spurious), 0);
 	assert_int_equal(v51.handled, ROUNDS);
@@ -225,9 +198,7 @@ static void test_level_intx_delivers_exactly_once_per_assertion_under_churn(void
 	assert_int_equal(g5.resamples, ROUNDS);
 	assert_int_equal(g41.raised, g41.delivered + g41.coalesced + g41.ignored);
 
-	virq_close(r.vcpu);
-	virq_close(r.vm);
-	virq_close(r.sys);
+	fx_guest_close(&r.g);
 	close(r.trigger);
 	close(r.resample);
 }
