@@ -19,6 +19,7 @@
 #define VIRQ_BENCH_INT_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -143,10 +144,28 @@ int virq_bench_rig_settle(struct virq_bench_rig *rig, uint64_t mark0, bool polli
 /* The settle margin after the vCPU (or the floor's sink) is seen asleep again. */
 #define VIRQ_BENCH_SETTLE_NS 10000u
 
+/* ---- rig.c: thread placement (only the throughput figure pins; see throughput.c) ---- */
+
+#define VIRQ_BENCH_MAX_PINNED 16
+
+struct virq_bench_placement {
+	int nr;
+	pid_t tids[VIRQ_BENCH_MAX_PINNED];
+	cpu_set_t old[VIRQ_BENCH_MAX_PINNED];
+};
+
+/* The first two CPUs this process may use; -ENODEV when it has fewer. */
+int virq_bench_two_cpus(int cpus[2]);
+/* The process's thread ids (up to @max). */
+int virq_bench_list_tids(pid_t *tids, int max);
+/* Pin @tid to @cpu, remembering its affinity in @pl; virq_bench_unpin_all() restores them all. */
+int virq_bench_pin(struct virq_bench_placement *pl, pid_t tid, int cpu);
+void virq_bench_unpin_all(struct virq_bench_placement *pl);
+
 /* ---- floors.c: the plain eventfd/epoll stand-ins for the engine's hops ---- */
 
 enum virq_bench_sink_kind {
-	VIRQ_BENCH_SINK_BLOCK,     /* blocking read on e2: a halted vCPU asleep in ppoll */
+	VIRQ_BENCH_SINK_BLOCK,     /* blocking read on e2: a halted vCPU asleep in epoll_pwait */
 	VIRQ_BENCH_SINK_BUSYPOLL,  /* non-blocking read on e2 in a loop: a halt-polling vCPU */
 	VIRQ_BENCH_SINK_SPIN,      /* spins on the relay's batch counter in memory: a running vCPU */
 };
@@ -160,6 +179,7 @@ struct virq_bench_floor {
 	/* configuration of the current block (set before the jobs are submitted) */
 	enum virq_bench_sink_kind sink_kind;
 	bool sink_acks;  /* the sink writes ack after stamping (latency acks, resample's third hop) */
+	uint64_t spin_from; /* SPIN: the batch count when the block started */
 	/* state, read by the device as it reads the engine's counters */
 	atomic_bool stop;
 	_Atomic uint64_t signals;    /* eventfd counts the relay consumed (gsi irqfd_signals) */

@@ -9,7 +9,7 @@
  *    sleep-polls for the vCPU to halt again, which is bench machinery; its share of a delivery is its
  *    one write(2), added by construction. If the tracepoint cannot be opened (no tracefs, no perf), the
  *    engine's count is derived from its own counters instead - device writes, plus per poller batch
- *    epoll_wait + read, plus one write per vCPU wake-up, plus ppoll + drain read per vCPU sleep - and
+ *    epoll_wait + read, plus one write per vCPU wake-up, plus one epoll_pwait per vCPU sleep - and
  *    the floor's from its construction (5), and stderr says so.
  *  - context switches: voluntary + involuntary switches of the same threads, from
  *    /proc/self/task/TID/status. A delivery's switches are the two woken threads going back to sleep.
@@ -18,7 +18,8 @@
  *
  * The floor is the two-wake-up eventfd/epoll path of floors.c (device write; relay epoll_wait, read,
  * write; sink read): 5 syscalls and 2 switches, the least a two-wake-up delivery can cost. The engine
- * is expected at 6 (its vCPU sleeps in ppoll and then drains its wake fd) and 2.
+ * matches it: its vCPU sleeps in one epoll_pwait on an edge-triggered wake eventfd that needs
+ * no draining read.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -222,8 +223,9 @@ static int virq_bench_counts_path(void *ctx, double *samples, int iters)
 	double syscalls;
 	if (ct->derived) {
 		/* One batch per delivery here (the device waits for each), so the poller's epoll_wait + read
-		 * come once per delivery; the wake write once per claimed wake-up; ppoll + read per sleep. */
-		syscalls = (double)(iters + 2 * iters + (h1.wakeups - h0.wakeups) + 2 * (h1.sleeps - h0.sleeps));
+		 * come once per delivery; the wake write once per claimed wake-up; one epoll_pwait per sleep
+		 * (the vCPU's wake eventfd is edge-triggered and never drained). */
+		syscalls = (double)(iters + 2 * iters + (h1.wakeups - h0.wakeups) + (h1.sleeps - h0.sleeps));
 	} else {
 		syscalls = (double)(s1.syscalls - s0.syscalls) + iters; /* + the device's writes */
 	}

@@ -4,13 +4,13 @@
  * memory, on the same threads (perf-floors.md section 4, "Floor symbols").
  *
  * The engine's irqfd path to a halted vCPU is two thread wake-ups: the device's write wakes the VM's
- * poller (epoll_wait, read, inject), whose one eventfd write wakes the vCPU thread asleep in ppoll. The
+ * poller (epoll_wait, read, inject), whose one eventfd write wakes the vCPU thread asleep in epoll_pwait. The
  * floor makes the same two wake-ups and nothing else:
  *
  *   device: write(e1)  ->  relay: epoll_wait(e1), read(e1), write(e2)  ->  sink: read(e2) returns
  *
- * so H_ep + H_efd, with the minimum syscalls for it (5 against the engine's 6: the sink blocks in read,
- * where a vCPU must use ppoll to take the VMM's stop signal atomically and then drain its wake fd).
+ * so H_ep + H_efd, with the minimum syscalls for it (5, as the engine: its vCPU waits in epoll_pwait to
+ * take the VMM's stop signal atomically, on an edge-triggered eventfd that needs no draining read).
  * Variants, chosen per block:
  *  - BLOCK:    the sink blocks in read(e2): the halted vCPU (latency, counts, and with `sink_acks` the
  *              resample round trip, whose third hop back to the device is the sink's write(ack)).
@@ -19,9 +19,9 @@
  *              poller skips the wake write, so this floor is a little slower than the ideal: a ratio
  *              under 1 there is expected.
  *  - SPIN:     the relay only publishes its batch count in memory and the sink spins on it: a running
- *              vCPU that notices IRR at its next op boundary (throughput). The spinning sink keeps one
- *              core busy as the running vCPU does, so producer and relay share the other core in both
- *              halves of each pair.
+ *              vCPU that notices IRR at its next op boundary (throughput). The spinning sink keeps its
+ *              core busy as the running vCPU does, and the relay competes with it for that core as the
+ *              poller competes with the vCPU (throughput.c pins both sides the same way).
  * The sink keeps the counters the engine keeps for its vCPU (runs = handler entries, last_ns = last
  * entry, sleeps/halts = about to block/poll), so the device waits on both sides with the same code.
  *
@@ -127,7 +127,7 @@ static void virq_bench_floor_sink(void *arg)
 			virq_bench_floor_entry(f);
 		}
 	case VIRQ_BENCH_SINK_SPIN:
-		seen = atomic_load_explicit(&f->batches, memory_order_acquire);
+		seen = f->spin_from;
 		for (;;) {
 			uint64_t b;
 			while ((b = atomic_load_explicit(&f->batches, memory_order_acquire)) == seen) {
@@ -161,6 +161,8 @@ int virq_bench_floor_enter(struct virq_bench_floor *f, struct virq_bench_rig *ri
 	atomic_store(&f->stop, false);
 	f->sink_kind = kind;
 	f->sink_acks = sink_acks;
+	/* Before either job starts: a batch the relay publishes before the sink looks must still count. */
+	f->spin_from = atomic_load(&f->batches);
 	uint64_t mark = kind == VIRQ_BENCH_SINK_BUSYPOLL ? atomic_load(&f->halts) : atomic_load(&f->sleeps);
 	virq_bench_worker_submit(&rig->relay, virq_bench_floor_relay, f);
 	virq_bench_worker_submit(&rig->vcpu_thread, virq_bench_floor_sink, f);
@@ -172,7 +174,12 @@ int virq_bench_floor_enter(struct virq_bench_floor *f, struct virq_bench_rig *ri
 int virq_bench_floor_leave(struct virq_bench_floor *f, struct virq_bench_rig *rig)
 {
 	atomic_store_explicit(&f->stop, true, memory_order_release);
-	virq_bench_write1(f->e1); /* the relay wakes, forwards (waking a blocked sink) and sees stop */
+	/*
+	 * Wake both directly: the relay may see `stop` right after forwarding the last sample, before it
+	 * reads this write, and would then never forward a wake-up to the sink. Leftovers are drained.
+	 */
+	virq_bench_write1(f->e1);
+	virq_bench_write1(f->sink_kind == VIRQ_BENCH_SINK_BLOCK ? f->e2 : f->e2nb);
 	int r1 = virq_bench_worker_wait(&rig->relay);
 	int r2 = virq_bench_worker_wait(&rig->vcpu_thread);
 	virq_bench_floor_drain(f);

@@ -108,6 +108,8 @@ static int virq_bench_latency_floor(void *ctx, double *samples, int iters)
 		if ((ret = virq_bench_wait_read(f->ack, VIRQ_BENCH_TIMEOUT_MS, &count)) < 0)
 			break;
 		if (atomic_load(&f->runs) != runs + 1) {
+			fprintf(stderr, "virq bench: irqfd latency floor: the sink ran %llu times for one signal\n",
+				(unsigned long long)(atomic_load(&f->runs) - runs));
 			ret = -EIO;
 			break;
 		}

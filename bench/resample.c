@@ -5,7 +5,7 @@
  * resamplefd; t1 is when that wait returns.
  *
  *   device write(trigger) -> poller: epoll_wait, read, assert GSI 5 (IOAPIC pin, remote IRR), set IRR,
- *   write(wake_fd) -> vCPU: ppoll returns, handler, EOI -> IOAPIC clears remote IRR -> resampler
+ *   write(wake_fd) -> vCPU: epoll_pwait returns, handler, EOI -> IOAPIC clears remote IRR -> resampler
  *   de-asserts and write(resamplefd) -> device: its wait returns.
  *
  * Three wake-ups (poller, vCPU, device). The floor makes the same three over plain eventfds, on the same
@@ -99,6 +99,8 @@ static int virq_bench_resample_floor(void *ctx, double *samples, int iters)
 			break;
 		uint64_t t1 = virq_bench_now_ns();
 		if (atomic_load(&f->runs) != runs + 1) {
+			fprintf(stderr, "virq bench: resample floor: the sink ran %llu times for one signal\n",
+				(unsigned long long)(atomic_load(&f->runs) - runs));
 			ret = -EIO;
 			break;
 		}

@@ -13,12 +13,14 @@
  * the handler's entry has been stamped, so it costs the measured interval nothing.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bench_int.h"
@@ -30,6 +32,11 @@ static void *virq_bench_worker_main(void *arg)
 	struct virq_bench_worker *w = arg;
 	uint64_t count;
 
+	/* The vCPU role is stopped with SIGUSR1: make sure the caller's mask, which we inherit, lets it in. */
+	sigset_t usr1;
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	pthread_sigmask(SIG_UNBLOCK, &usr1, NULL);
 	w->tid = virq_bench_gettid();
 	virq_bench_write1(w->done_fd); /* started: tid is valid */
 	for (;;) {
@@ -77,7 +84,14 @@ void virq_bench_worker_stop(struct virq_bench_worker *w)
 		return;
 	atomic_store_explicit(&w->quit, true, memory_order_release);
 	virq_bench_write1(w->cmd_fd);
-	pthread_join(w->thread, NULL);
+	/* A worker stuck in a job means the bench itself is broken: say so and stop rather than hang. */
+	struct timespec deadline;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 5;
+	if (pthread_timedjoin_np(w->thread, NULL, &deadline) != 0) {
+		fprintf(stderr, "virq bench: worker %d is stuck in a job; aborting\n", (int)w->tid);
+		abort();
+	}
 	close(w->cmd_fd);
 	close(w->done_fd);
 	w->started = false;
@@ -103,11 +117,11 @@ int virq_bench_worker_wait(struct virq_bench_worker *w)
 
 static void virq_bench_stop_signal(int sig)
 {
-	(void)sig; /* only there to end a halted vCPU's ppoll */
+	(void)sig; /* only there to end a halted vCPU's epoll_pwait */
 }
 
 /*
- * SIGUSR1 needs a handler for the stop protocol (an ignored or default signal would not end ppoll, or
+ * SIGUSR1 needs a handler for the stop protocol (an ignored or default signal would not end epoll_pwait, or
  * would kill the process). Install a no-op one unless the embedding program already has its own.
  */
 static int virq_bench_install_stop_signal(void)
@@ -302,7 +316,63 @@ int virq_bench_rig_settle(struct virq_bench_rig *rig, uint64_t mark0, bool polli
 		}
 		virq_bench_sleep_ns(5000);
 	}
-	/* Seen as halted: the sleeps counter moves just before ppoll, so give it time to get there. */
+	/* Seen as halted: the sleeps counter moves just before epoll_pwait, so give it time to get there. */
 	virq_bench_sleep_ns(VIRQ_BENCH_SETTLE_NS);
 	return 0;
+}
+
+/* ---- placement ---- */
+
+int virq_bench_two_cpus(int cpus[2])
+{
+	cpu_set_t set;
+	int n = 0;
+
+	if (sched_getaffinity(0, sizeof(set), &set) < 0)
+		return -errno;
+	for (int c = 0; c < CPU_SETSIZE && n < 2; c++)
+		if (CPU_ISSET(c, &set))
+			cpus[n++] = c;
+	return n == 2 ? 0 : -ENODEV;
+}
+
+int virq_bench_list_tids(pid_t *tids, int max)
+{
+	DIR *dir = opendir("/proc/self/task");
+	struct dirent *de;
+	int n = 0;
+
+	if (!dir)
+		return -errno;
+	while ((de = readdir(dir)) && n < max) {
+		int tid = atoi(de->d_name);
+		if (tid > 0)
+			tids[n++] = (pid_t)tid;
+	}
+	closedir(dir);
+	return n;
+}
+
+int virq_bench_pin(struct virq_bench_placement *pl, pid_t tid, int cpu)
+{
+	cpu_set_t set;
+
+	if (pl->nr == VIRQ_BENCH_MAX_PINNED)
+		return -ENOSPC;
+	if (sched_getaffinity(tid, sizeof(pl->old[pl->nr]), &pl->old[pl->nr]) < 0)
+		return -errno;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(tid, sizeof(set), &set) < 0)
+		return -errno;
+	pl->tids[pl->nr++] = tid;
+	return 0;
+}
+
+void virq_bench_unpin_all(struct virq_bench_placement *pl)
+{
+	while (pl->nr > 0) {
+		pl->nr--;
+		sched_setaffinity(pl->tids[pl->nr], sizeof(pl->old[pl->nr]), &pl->old[pl->nr]);
+	}
 }

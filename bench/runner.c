@@ -9,6 +9,10 @@
  * iterations (A, B, A, B ...), and the ratio is the median over block pairs of (path / floor): a pair
  * spans a few milliseconds, short enough that the host's slow episodes hit both halves alike.
  *
+ * value and floor are each the median over blocks of the per-block statistic, and ratio is the median
+ * over pairs of the per-pair ratio, so ratio is close to, but not exactly, value / floor: it is the
+ * figure that survives a host slowdown hitting a stretch of blocks.
+ *
  * Output: one JSON object per line on stdout, keys in the fixed order metric, value, unit, floor, ratio;
  * notes and failures go to stderr. A figure is a metric name; one family measures several (p50 and p99
  * come from the same samples), and runs when any of its metrics is asked for.
@@ -267,12 +271,18 @@ int virq_bench_interleave(const struct virq_bench_ab *ab, struct virq_bench_ab_r
 	}
 
 	uint64_t start = 0;
+	/* VIRQ_BENCH_VERBOSE=1 prints every block pair on stderr. */
+	const char *env = getenv("VIRQ_BENCH_VERBOSE");
+	bool verbose = env && *env && strcmp(env, "0") != 0;
 	/* Pair -1 warms both sides up (first KVM_RUN, page faults, halt-poll budget) and is discarded. */
 	for (int p = -1; p < max; p++) {
 		struct virq_bench_block_stats a, b;
 		if ((ret = virq_bench_one_block(ab, ab->path, samples, &a)) < 0 ||
 		    (ret = virq_bench_one_block(ab, ab->floor, samples, &b)) < 0)
 			goto out;
+		if (verbose)
+			fprintf(stderr, "virq bench: %s: pair %d: path p50 %.1f p99 %.1f, floor p50 %.1f p99 %.1f\n",
+				ab->name, p, a.p50, a.p99, b.p50, b.p99);
 		if (p < 0) {
 			start = virq_bench_now_ns();
 			continue;

@@ -4,13 +4,13 @@
  *
  * Making a vCPU notice an interrupt (virq_vcpu_kick) never uses a signal (55 µs here): the injector sets
  * IRR, then raises `event`; a running vCPU sees `event` at its next op boundary; a halted one sleeps in
- * ppoll() on wake_fd and is woken by one eventfd write, done only by the injector that moves `mode` from
+ * epoll_pwait() on wake_fd and is woken by one eventfd write, done only by the injector that moves `mode` from
  * HALTED to WAKING (so one wake-up costs one write, however many injectors race).
  *
  *   injector                              vCPU thread (hlt)
  *   IRR |= bit                            mode = HALTED            (seq_cst)
  *   event = 1                  (seq_cst)  if (event) -> run
- *   if (CAS mode HALTED->WAKING)          ppoll(wake_fd)
+ *   if (CAS mode HALTED->WAKING)          epoll_pwait(wake_fd)
  *       write(wake_fd)
  * Both sides store then load with seq_cst, so at least one of them sees the other's store: no lost wake-up.
  */
@@ -49,6 +49,7 @@ struct virq_vcpu {
 	_Atomic bool in_run;                   /* [A] a thread is inside virq_vcpu_run */
 	_Atomic uint32_t mp_state;             /* [A] KVM_MP_STATE_* */
 	int wake_fd;                           /* [I] eventfd */
+	int halt_epfd;                         /* [I] epoll set holding wake_fd, edge-triggered */
 
 	struct kvm_run *run;                   /* [I] VIRQ_VCPU_RUN_SIZE bytes */
 	pthread_mutex_t program_lock;          /* serialises program loads against each other */

@@ -9,13 +9,13 @@
  * longer than the maximum (KVM's default shrink factor 0). The VM's maximum is KVM_CAP_HALT_POLL; 0
  * turns polling off.
  *
- * Sleeping: ppoll() on wake_fd with the VMM's own signal mask, so a signal sent to stop the vCPU ends
+ * Sleeping: epoll_pwait() on wake_fd (edge-triggered, so it is never drained) with the VMM's own signal mask, so a signal sent to stop the vCPU ends
  * the sleep even if it arrived between our last check and the call (signals stay blocked while the
  * guest runs ops; see vcpu_run.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <poll.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "engine/vcpu.h"
@@ -61,21 +61,13 @@ static bool virq_vcpu_poll(struct virq_vcpu *vcpu, uint64_t start_ns, uint64_t b
 	return false;
 }
 
-static void virq_vcpu_drain_wake_fd(struct virq_vcpu *vcpu)
-{
-	uint64_t count;
-	if (read(vcpu->wake_fd, &count, sizeof(count)) < 0) {
-		/* EAGAIN: the waker has claimed the wake-up but not written yet; it will be drained later. */
-	}
-}
-
 /*
  * Sleep until @ready(vcpu) holds. Returns 0, or -EINTR when the VMM asked the vCPU to stop
  * (immediate_exit) or a signal arrived.
  */
 static int virq_vcpu_sleep(struct virq_vcpu *vcpu, const sigset_t *wait_mask, bool (*ready)(struct virq_vcpu *))
 {
-	struct pollfd pfd = { .fd = vcpu->wake_fd, .events = POLLIN };
+	struct epoll_event ev;
 	int ret = 0;
 
 	for (;;) {
@@ -87,11 +79,11 @@ static int virq_vcpu_sleep(struct virq_vcpu *vcpu, const sigset_t *wait_mask, bo
 			break;
 		}
 		atomic_fetch_add_explicit(&vcpu->halt_stats.sleeps, 1, memory_order_relaxed);
-		if (ppoll(&pfd, 1, NULL, wait_mask) < 0 && errno == EINTR) {
+		/* A late write from a wake-up already seen costs one spurious pass here, nothing more. */
+		if (epoll_pwait(vcpu->halt_epfd, &ev, 1, -1, wait_mask) < 0 && errno == EINTR) {
 			ret = -EINTR;
 			break;
 		}
-		virq_vcpu_drain_wake_fd(vcpu);
 	}
 	atomic_store_explicit(&vcpu->mode, VIRQ_VCPU_RUNNING, memory_order_seq_cst);
 	return ret;
