@@ -198,7 +198,7 @@ static long virq_vm_create_vcpu_handle(struct virq_vm *vm, unsigned long id)
 		return ret;
 	ret = virq_handle_create(VIRQ_HANDLE_VCPU, vcpu);
 	if (ret < 0)
-		virq_vcpu_put(vcpu); /* the vCPU stays with the VM, as a KVM vCPU whose fd install failed */
+		virq_vm_vcpu_abandon(vcpu);
 	return ret;
 }
 

@@ -31,12 +31,13 @@
 static pthread_mutex_t virq_bound_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct virq_irqfd *virq_bound;  /* [L:virq_bound_lock] every bound irqfd of every VM */
 
-/* 0 when @a and @b are the same open file; -1 when either is closed; >0 otherwise. */
+/* 0 when @a and @b are the same open file; -EBADF when either is closed; >0 when they differ; another
+ * -errno when kcmp itself is unavailable (a seccomp filter, a kernel without CONFIG_KCMP). */
 static int virq_same_file(int a, int b)
 {
 	pid_t self = getpid();
 	long r = syscall(SYS_kcmp, self, self, KCMP_FILE, a, b);
-	return r < 0 ? -1 : (int)r;
+	return r < 0 ? -errno : (int)r;
 }
 
 /* KVM's eventfd_ctx_fdget(): -EBADF if @fd is not open, -EINVAL if it is not an eventfd. */
@@ -55,23 +56,22 @@ static int virq_check_eventfd(int fd)
 	return strcmp(target, "anon_inode:[eventfd]") == 0 ? 0 : -EINVAL;
 }
 
-static bool virq_eventfd_is_bound(int fd)
+/* Add @irqfd to the process-wide set unless its eventfd is already bound (checked and added under one
+ * hold of the lock, so two VMs cannot both bind the same eventfd). Returns 0 or -EBUSY. */
+static int virq_bound_claim(struct virq_irqfd *irqfd)
 {
-	bool bound = false;
+	int ret = 0;
 
 	pthread_mutex_lock(&virq_bound_lock);
-	for (struct virq_irqfd *b = virq_bound; b && !bound; b = b->bound_next)
-		bound = virq_same_file(fd, b->efd) == 0;
+	for (struct virq_irqfd *b = virq_bound; b && ret == 0; b = b->bound_next)
+		if (virq_same_file(irqfd->efd, b->efd) == 0)
+			ret = -EBUSY;
+	if (ret == 0) {
+		irqfd->bound_next = virq_bound;
+		virq_bound = irqfd;
+	}
 	pthread_mutex_unlock(&virq_bound_lock);
-	return bound;
-}
-
-static void virq_bound_add(struct virq_irqfd *irqfd)
-{
-	pthread_mutex_lock(&virq_bound_lock);
-	irqfd->bound_next = virq_bound;
-	virq_bound = irqfd;
-	pthread_mutex_unlock(&virq_bound_lock);
+	return ret;
 }
 
 static void virq_bound_remove(struct virq_irqfd *irqfd)
@@ -133,9 +133,12 @@ static void virq_irqfd_remove_locked(struct virq_vm *vm, bool (*match)(const str
 	}
 }
 
+/* The caller's number is closed (EBADF) or now names another file (> 0). If kcmp cannot answer at all,
+ * nothing is torn down: virq_irqfd_validate_assign() has already refused to bind anything then. */
 static bool virq_irqfd_user_closed(const struct virq_irqfd *irqfd, const void *unused)
 {
-	return virq_same_file(irqfd->user_fd, irqfd->efd) != 0;
+	int r = virq_same_file(irqfd->user_fd, irqfd->efd);
+	return r == -EBADF || r > 0;
 }
 
 void virq_irqfd_reap_closed(struct virq_vm *vm)
@@ -192,30 +195,43 @@ static int virq_irqfd_validate_assign(struct virq_vm *vm, const struct kvm_irqfd
 	ret = virq_check_eventfd((int)args->fd);
 	if (ret == 0 && (args->flags & KVM_IRQFD_FLAG_RESAMPLE))
 		ret = virq_check_eventfd((int)args->resamplefd);
-	if (ret == 0 && virq_eventfd_is_bound((int)args->fd))
-		ret = -EBUSY;
+	if (ret == 0) {
+		/* Eventfd identity needs kcmp (ARCHITECTURE.md 8.1): without it, refuse rather than misjudge. */
+		int r = virq_same_file((int)args->fd, (int)args->fd);
+		if (r < 0)
+			ret = r;
+	}
 	return ret;
 }
 
-static struct virq_irqfd *virq_irqfd_alloc(struct virq_vm *vm, const struct kvm_irqfd *args)
+/* Allocate an irqfd holding its own duplicates of the eventfds. Returns 0 or -errno (a dup can fail
+ * with EMFILE, or EBADF if the caller closed the fd meanwhile). */
+static int virq_irqfd_alloc(struct virq_vm *vm, const struct kvm_irqfd *args, struct virq_irqfd **out)
 {
 	struct virq_irqfd *irqfd = calloc(1, sizeof(*irqfd));
+	int ret = 0;
 
 	if (!irqfd)
-		return NULL;
+		return -ENOMEM;
 	irqfd->vm = vm;
 	irqfd->user_fd = (int)args->fd;
 	irqfd->gsi = args->gsi;
 	irqfd->resample_efd = -1;
 	irqfd->efd = fcntl((int)args->fd, F_DUPFD_CLOEXEC, 0);
-	if (args->flags & KVM_IRQFD_FLAG_RESAMPLE)
+	if (irqfd->efd < 0)
+		ret = -errno;
+	if (ret == 0 && (args->flags & KVM_IRQFD_FLAG_RESAMPLE)) {
 		irqfd->resample_efd = fcntl((int)args->resamplefd, F_DUPFD_CLOEXEC, 0);
-	if (irqfd->efd < 0 || ((args->flags & KVM_IRQFD_FLAG_RESAMPLE) && irqfd->resample_efd < 0)) {
+		if (irqfd->resample_efd < 0)
+			ret = -errno;
+	}
+	if (ret < 0) {
 		virq_irqfd_free(irqfd);
-		return NULL;
+		return ret;
 	}
 	atomic_init(&irqfd->active, true);
-	return irqfd;
+	*out = irqfd;
+	return 0;
 }
 
 static int virq_irqfd_assign(struct virq_vm *vm, const struct kvm_irqfd *args)
@@ -227,14 +243,16 @@ static int virq_irqfd_assign(struct virq_vm *vm, const struct kvm_irqfd *args)
 	ret = virq_irqfd_validate_assign(vm, args);
 	if (ret < 0)
 		goto out_unlock;
-	ret = -ENOMEM;
-	irqfd = virq_irqfd_alloc(vm, args);
-	if (!irqfd)
+	ret = virq_irqfd_alloc(vm, args, &irqfd);
+	if (ret < 0)
 		goto out_unlock;
+	ret = virq_bound_claim(irqfd);
+	if (ret < 0)
+		goto out_free;
 	if (virq_irqfd_has_resampler(irqfd)) {
 		ret = virq_resampler_join_locked(vm, irqfd);
 		if (ret < 0)
-			goto out_free;
+			goto out_unclaim;
 	}
 	/* Fully set up before the eventfd is watched: the first signal may arrive at once. */
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = irqfd };
@@ -242,7 +260,6 @@ static int virq_irqfd_assign(struct virq_vm *vm, const struct kvm_irqfd *args)
 		ret = -errno;
 		goto out_leave;
 	}
-	virq_bound_add(irqfd);
 	irqfd->next = vm->irqfds;
 	vm->irqfds = irqfd;
 	pthread_mutex_unlock(&vm->irqfd_lock);
@@ -251,6 +268,8 @@ static int virq_irqfd_assign(struct virq_vm *vm, const struct kvm_irqfd *args)
 out_leave:
 	if (virq_irqfd_has_resampler(irqfd))
 		virq_resampler_leave_locked(vm, irqfd);
+out_unclaim:
+	virq_bound_remove(irqfd);
 out_free:
 	virq_irqfd_free(irqfd);
 out_unlock:

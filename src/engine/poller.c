@@ -15,11 +15,13 @@
  *
  * The poller also owns the IOAPIC storm guard's timerfd.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "engine/irqfd.h"
@@ -44,8 +46,11 @@ void virq_irqfd_inject(struct virq_irqfd *irqfd)
 	struct virq_vm *vm = irqfd->vm;
 	uint64_t count;
 
-	if (read(irqfd->efd, &count, sizeof(count)) != sizeof(count))
-		return; /* already drained: a spurious wake-up */
+	/* The dup shares the caller's file, which may be blocking: RWF_NOWAIT keeps the poller from ever
+	 * sleeping in read() when another reader drained the eventfd first (a spurious wake-up). */
+	struct iovec iov = { .iov_base = &count, .iov_len = sizeof(count) };
+	if (preadv2(irqfd->efd, &iov, 1, -1, RWF_NOWAIT) != sizeof(count))
+		return;
 	/* KVM accepts any GSI for an irqfd; only routable ones (< KVM_MAX_IRQ_ROUTES) have counters. */
 	if (irqfd->gsi < KVM_MAX_IRQ_ROUTES)
 		atomic_fetch_add_explicit(&vm->gsi_stats[irqfd->gsi].irqfd_signals, count, memory_order_relaxed);

@@ -103,8 +103,11 @@ static const struct virq_lapic_ops virq_vcpu_lapic_ops = {
 	.eoi_wanted = virq_vcpu_eoi_wanted,
 };
 
-/* Publish a new APIC map that includes @vcpu. Caller holds vm->lock. */
-static int virq_vm_add_to_apic_map_locked(struct virq_vm *vm, struct virq_vcpu *vcpu)
+/*
+ * Publish a copy of the APIC map with @vcpu's LAPIC added (@present) or removed, then free the old map
+ * after a grace period. Caller holds vm->lock. Returns 0 or -ENOMEM (the old map stays).
+ */
+static int virq_vm_publish_apic_map_locked(struct virq_vm *vm, struct virq_vcpu *vcpu, bool present)
 {
 	struct virq_apic_map *old = atomic_load_explicit(&vm->apic_map, memory_order_relaxed);
 	unsigned nr = old->nr > vcpu->id ? old->nr : vcpu->id + 1;
@@ -114,11 +117,35 @@ static int virq_vm_add_to_apic_map_locked(struct virq_vm *vm, struct virq_vcpu *
 		return -ENOMEM;
 	map->nr = nr;
 	memcpy(map->apics, old->apics, old->nr * sizeof(map->apics[0]));
-	map->apics[vcpu->id] = &vcpu->lapic;
+	map->apics[vcpu->id] = present ? &vcpu->lapic : NULL;
 	virq_rcu_assign(vm->apic_map, map);
 	virq_rcu_synchronize();
 	free(old);
 	return 0;
+}
+
+/*
+ * Undo virq_vm_vcpu_create() when the caller could not give the vCPU a handle (KVM unwinds the same way
+ * when installing the vCPU's fd fails): unpublish it from the VM and the APIC map, free it, and drop its
+ * VM reference. Nothing can be running it: no thread has a handle to it.
+ */
+void virq_vm_vcpu_abandon(struct virq_vcpu *vcpu)
+{
+	struct virq_vm *vm = vcpu->vm;
+	bool unpublished = true;
+
+	pthread_mutex_lock(&vm->lock);
+	if (vcpu->has_lapic)
+		unpublished = virq_vm_publish_apic_map_locked(vm, vcpu, false) == 0;
+	/* Out of memory for the smaller map: the vCPU stays with the VM (freed with it), unreachable. */
+	if (unpublished) {
+		atomic_store(&vm->vcpus[vcpu->id], NULL);
+		atomic_fetch_sub(&vm->nr_vcpus, 1);
+	}
+	pthread_mutex_unlock(&vm->lock);
+	if (unpublished)
+		virq_vcpu_destroy(vcpu);
+	virq_vm_put(vm);
 }
 
 static struct virq_vcpu *virq_vcpu_alloc(struct virq_vm *vm, unsigned id)
@@ -172,7 +199,7 @@ int virq_vm_vcpu_create(struct virq_vm *vm, unsigned long id, struct virq_vcpu *
 	atomic_store(&vcpu->mp_state, vcpu->has_lapic && id != 0 ? KVM_MP_STATE_UNINITIALIZED
 								: KVM_MP_STATE_RUNNABLE);
 	if (vcpu->has_lapic) {
-		ret = virq_vm_add_to_apic_map_locked(vm, vcpu);
+		ret = virq_vm_publish_apic_map_locked(vm, vcpu, true);
 		if (ret < 0) {
 			virq_vcpu_destroy(vcpu);
 			goto out_unlock;

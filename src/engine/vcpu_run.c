@@ -172,7 +172,8 @@ static enum virq_step virq_vcpu_spin(struct virq_vcpu *vcpu, const struct virq_g
 static enum virq_step virq_vcpu_hlt(struct virq_vcpu *vcpu, const sigset_t *wait_mask)
 {
 	vcpu->cpu.pc++; /* an interrupt that ends the halt returns after the hlt, as on x86 */
-	if (vcpu->cpu.interrupts_enabled && (vcpu->reevaluate || atomic_load(&vcpu->event))) {
+	/* Only a deliverable interrupt ends a hlt; a kick for a vector PPR blocks must not skip it. */
+	if (virq_vcpu_has_deliverable(vcpu)) {
 		vcpu->reevaluate = true;
 		return VIRQ_STEP_CONTINUE;
 	}

@@ -27,18 +27,40 @@ struct virq_vcpu *virq_vm_vcpu(struct virq_vm *vm, unsigned id)
 	return id < VIRQ_MAX_VCPUS ? atomic_load_explicit(&vm->vcpus[id], memory_order_acquire) : NULL;
 }
 
+/*
+ * Would KVM resolve a logical destination through its APIC map? Only while every software-enabled LAPIC
+ * with a non-zero LDR uses the same model (flat or cluster), as kvm_recalculate_logical_map() decides;
+ * otherwise it takes the slow path.
+ */
+static bool virq_apic_map_logical_usable(const struct virq_apic_map *map)
+{
+	int model = -1;
+
+	for (unsigned i = 0; i < map->nr; i++) {
+		const struct virq_lapic *apic = map->apics[i];
+		if (!apic || !virq_lapic_sw_enabled(apic) || !atomic_load_explicit(&apic->ldr, memory_order_relaxed))
+			continue;
+		int m = (int)(atomic_load_explicit(&apic->dfr, memory_order_relaxed) >> 28);
+		if (model >= 0 && m != model)
+			return false;
+		model = m;
+	}
+	return true;
+}
+
 int virq_vm_deliver(struct virq_vm *vm, const struct virq_apic_irq *irq)
 {
 	virq_rcu_read_lock();
 	struct virq_apic_map *map = virq_rcu_deref(vm->apic_map);
 	int r = virq_apic_deliver(map->apics, map->nr, NULL, irq);
 	/*
-	 * KVM resolves a physical, non-broadcast destination through its APIC map as soon as the map exists
-	 * (a vCPU with a LAPIC was created): a missing or disabled target then counts 0, not the slow path's
-	 * -1 "nobody matched" that KVM_SIGNAL_MSI would surface as EPERM and the IOAPIC as remote IRR.
+	 * KVM resolves a non-broadcast destination through its APIC map as soon as the map exists (a vCPU
+	 * with a LAPIC was created) and, for logical destinations, while the map's logical mode is usable: a
+	 * missing or disabled target then counts 0, not the slow path's -1 "nobody matched" that
+	 * KVM_SIGNAL_MSI would surface as EPERM and a level IOAPIC pin as remote IRR.
 	 */
-	if (r < 0 && map->nr > 0 && irq->shorthand == VIRQ_APIC_SH_NONE && !irq->dest_logical &&
-	    irq->dest_id != VIRQ_APIC_PHYS_BROADCAST)
+	if (r < 0 && map->nr > 0 && irq->shorthand == VIRQ_APIC_SH_NONE && irq->dest_id != VIRQ_APIC_PHYS_BROADCAST &&
+	    (!irq->dest_logical || virq_apic_map_logical_usable(map)))
 		r = 0;
 	virq_rcu_read_unlock();
 	return r;

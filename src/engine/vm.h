@@ -6,7 +6,7 @@
  * [L:x] protected by lock x, [R] published with release and read under RCU (engine/rcu.h),
  * [P] owned by the VM's irqfd poller thread.
  *
- * Lock order (outer first): vm->lock -> vm->irqfd_lock -> ioapic->lock. No lock is held across
+ * Lock order (outer first): vm->lock -> vm->irqfd_lock -> virq_bound_lock -> ioapic->lock (docs/locking.md). No lock is held across
  * virq_rcu_synchronize() that a reader could need.
  */
 #ifndef VIRQ_ENGINE_VM_H
@@ -85,6 +85,8 @@ void virq_vm_get(struct virq_vm *vm);
 
 /* vm.c */
 struct virq_vcpu *virq_vm_vcpu(struct virq_vm *vm, unsigned id);
+/* vcpu.c: undo a vCPU creation whose handle could not be made. */
+void virq_vm_vcpu_abandon(struct virq_vcpu *vcpu);
 int virq_vm_deliver(struct virq_vm *vm, const struct virq_apic_irq *irq);
 
 /* irq.c: KVM's kvm_set_irq(): fan @level of @source out to every route of @gsi; returns the status. */

@@ -206,7 +206,9 @@ int virq_lapic_eoi(struct virq_lapic *apic, bool (*eoi_wanted)(void *opaque, uin
 	apic->isr[virq_vec_word(v)] &= ~virq_vec_bit(v);
 	virq_stat_inc(&apic->stats[v].eoi);
 	level = atomic_load_explicit(&apic->tmr[virq_vec_word(v)], memory_order_relaxed) & virq_vec_bit(v);
-	if (level || (eoi_wanted && eoi_wanted(apic->opaque, (uint8_t)v)))
+	/* KVM forwards an EOI only for vectors in the IOAPIC-handled set (level pins and pins with ack
+	 * notifiers), not for every level vector: a level MSI must not re-fire an edge pin of that vector. */
+	if (eoi_wanted ? eoi_wanted(apic->opaque, (uint8_t)v) : level)
 		apic->ops->eoi_broadcast(apic->opaque, (uint8_t)v, level);
 	return v;
 }
