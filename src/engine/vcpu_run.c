@@ -212,8 +212,8 @@ static enum virq_step virq_vcpu_step(struct virq_vcpu *vcpu, const sigset_t *wai
 		virq_guest_cpu_control(cpu, virq_now_ns());
 		return VIRQ_STEP_CONTINUE;
 	default:
-		virq_guest_cpu_control(cpu, 0);
-		return VIRQ_STEP_CONTINUE;
+		/* Registers, jumps, loops, cli. An op the engine does not know stops the vCPU, never spins. */
+		return virq_guest_cpu_control(cpu, 0) ? VIRQ_STEP_CONTINUE : virq_exit_shutdown(vcpu);
 	}
 }
 
