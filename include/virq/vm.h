@@ -45,8 +45,8 @@ long virq_vm_check_extension(struct virq_vm *vm, long cap);
  */
 int virq_vm_create_irqchip(struct virq_vm *vm);
 
-/* KVM_GET_IRQCHIP / KVM_SET_IRQCHIP: IOAPIC only; PIC chip ids -ENXIO... as KVM: -ENXIO no irqchip,
- * -EINVAL unknown chip id. */
+/* KVM_GET_IRQCHIP / KVM_SET_IRQCHIP of the IOAPIC. -ENXIO without an irqchip and for the PIC chip ids
+ * (virq has no PIC), -EINVAL for an unknown chip id. */
 int virq_vm_get_irqchip(struct virq_vm *vm, struct kvm_irqchip *chip);
 int virq_vm_set_irqchip(struct virq_vm *vm, const struct kvm_irqchip *chip);
 
