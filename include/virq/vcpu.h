@@ -69,6 +69,9 @@ struct virq_vector_counts {
 };
 int virq_vcpu_vector_counts(struct virq_vcpu *vcpu, uint8_t vector, struct virq_vector_counts *out);
 
+/* EOIs the guest wrote with nothing in service: ignored, as KVM does, and counted here. */
+uint64_t virq_vcpu_spurious_eoi(struct virq_vcpu *vcpu);
+
 /* Halt accounting (KVM's halt-polling statistics). */
 struct virq_halt_counts {
 	uint64_t halts;            /* hlt ops that found nothing deliverable */

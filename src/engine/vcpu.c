@@ -316,6 +316,11 @@ int virq_vcpu_vector_counts(struct virq_vcpu *vcpu, uint8_t vector, struct virq_
 	return 0;
 }
 
+uint64_t virq_vcpu_spurious_eoi(struct virq_vcpu *vcpu)
+{
+	return atomic_load_explicit(&vcpu->lapic.spurious_eoi, memory_order_relaxed);
+}
+
 int virq_vcpu_halt_counts(struct virq_vcpu *vcpu, struct virq_halt_counts *out)
 {
 	out->halts = atomic_load_explicit(&vcpu->halt_stats.halts, memory_order_relaxed);

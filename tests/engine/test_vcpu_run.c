@@ -124,7 +124,7 @@ static void test_mem_write_reaches_guest_ram_and_unbacked_exits(void **state)
 	munmap(ram, 4096);
 }
 
-static void test_tpr_holds_a_vector_until_lowered(void **state)
+static void test_tpr_holds_a_vector_until_lowered_and_empty_eoi_is_spurious(void **state)
 {
 	static const char program[] =
 		"vector 0x41:\n"
@@ -138,7 +138,9 @@ static void test_tpr_holds_a_vector_until_lowered(void **state)
 		"    sti\n"
 		"    mmio_write 0xd000000c, 4, 2\n"
 		"    mmio_write 0xfee00080, 4, 0\n"
-		"    mmio_write 0xd0000010, 4, 3\n";
+		"    mmio_write 0xd0000010, 4, 3\n"
+		"    eoi                              ; nothing in service: ignored, counted spurious\n"
+		"    mmio_write 0xd0000014, 4, 4\n";
 	struct fx_guest v;
 	struct virq_vector_counts c;
 	(void)state;
@@ -154,6 +156,9 @@ static void test_tpr_holds_a_vector_until_lowered(void **state)
 	assert_int_equal(c.delivered, 1);
 	assert_int_equal(c.handled, 1);
 	assert_int_equal(c.eoi, 1);
+	assert_int_equal(virq_vcpu_spurious_eoi(virq_vcpu_of_fd(v.vcpu)), 0);
+	expect_mmio_write(&v, 0xd0000014, 4, 4);
+	assert_int_equal(virq_vcpu_spurious_eoi(virq_vcpu_of_fd(v.vcpu)), 1);
 	fx_guest_close(&v);
 }
 
@@ -237,7 +242,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_port_io_mmio_and_loops_exit_and_complete),
 		cmocka_unit_test(test_mem_write_reaches_guest_ram_and_unbacked_exits),
-		cmocka_unit_test(test_tpr_holds_a_vector_until_lowered),
+		cmocka_unit_test(test_tpr_holds_a_vector_until_lowered_and_empty_eoi_is_spurious),
 		cmocka_unit_test(test_vector_without_handler_shuts_down),
 		cmocka_unit_test(test_spin_is_interrupted_and_resumes_its_remaining_time),
 	};

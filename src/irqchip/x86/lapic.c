@@ -200,7 +200,7 @@ int virq_lapic_eoi(struct virq_lapic *apic, bool (*eoi_wanted)(void *opaque, uin
 
 	/* "Not every write EOI will has corresponding ISR" (KVM apic_set_eoi): ignored. */
 	if (v < 0) {
-		apic->spurious_eoi++;
+		atomic_fetch_add_explicit(&apic->spurious_eoi, 1, memory_order_relaxed);
 		return -1;
 	}
 	apic->isr[virq_vec_word(v)] &= ~virq_vec_bit(v);

@@ -101,7 +101,7 @@ struct virq_lapic {
 	uint32_t esr;
 	uint32_t icr_low, icr_high;
 	uint32_t lvt[7];                   /* timer, thermal, perfmon, LINT0, LINT1, error, CMCI: stored only */
-	uint32_t spurious_eoi;             /* EOIs written with an empty ISR (ignored, counted) */
+	_Atomic uint64_t spurious_eoi;     /* [A] EOIs written with an empty ISR (ignored, counted) */
 
 	struct virq_lapic_vector_stats stats[256];
 };
