@@ -244,11 +244,10 @@ long virq_vm_check_extension(struct virq_vm *vm, long cap)
 	case KVM_CAP_IRQ_INJECT_STATUS:
 	case KVM_CAP_IOAPIC_POLARITY_IGNORED:
 	case KVM_CAP_USER_MEMORY:
-	case KVM_CAP_SET_TSS_ADDR:
 	case KVM_CAP_MP_STATE:
 	case KVM_CAP_IMMEDIATE_EXIT:
 	case KVM_CAP_HALT_POLL:
-	case KVM_CAP_ENABLE_CAP:
+	case KVM_CAP_ENABLE_CAP_VM:
 	case KVM_CAP_READONLY_MEM:
 		return 1;
 	case KVM_CAP_IRQ_ROUTING:
@@ -262,7 +261,8 @@ long virq_vm_check_extension(struct virq_vm *vm, long cap)
 	case KVM_CAP_MULTI_ADDRESS_SPACE:
 		return VIRQ_NR_ADDRESS_SPACES;
 	default:
-		/* Includes KVM_CAP_MSI_DEVID (0 on x86), KVM_CAP_SPLIT_IRQCHIP, KVM_CAP_X2APIC_API. */
+		/* Includes KVM_CAP_MSI_DEVID (0 on x86), KVM_CAP_SPLIT_IRQCHIP, KVM_CAP_X2APIC_API, and
+		 * KVM_CAP_ENABLE_CAP (no per-vCPU capabilities). */
 		return 0;
 	}
 }

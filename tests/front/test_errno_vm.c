@@ -234,6 +234,9 @@ static const struct {
 	{ KVM_CAP_HALT_POLL, 1 },
 	{ KVM_CAP_IMMEDIATE_EXIT, 1 },
 	{ KVM_CAP_MP_STATE, 1 },
+	{ KVM_CAP_ENABLE_CAP_VM, 1 },
+	{ KVM_CAP_ENABLE_CAP, 0 },      /* no per-vCPU KVM_ENABLE_CAP */
+	{ KVM_CAP_SET_TSS_ADDR, 0 },    /* no KVM_SET_TSS_ADDR: nothing to run real-mode code */
 	{ KVM_CAP_MSI_DEVID, 0 },       /* only GICv3-ITS VMs have it; 0 on x86 */
 	{ KVM_CAP_SPLIT_IRQCHIP, 0 },   /* virq models the full irqchip only */
 	{ KVM_CAP_X2APIC_API, 0 },      /* xAPIC only */
