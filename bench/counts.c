@@ -8,18 +8,18 @@
  *    except the device thread (this one). The device thread is excluded because between deliveries it
  *    sleep-polls for the vCPU to halt again, which is bench machinery; its share of a delivery is its
  *    one write(2), added by construction. If the tracepoint cannot be opened (no tracefs, no perf), the
- *    engine's count is derived from its own counters instead - device writes, plus per poller batch
- *    epoll_wait + read, plus one write per vCPU wake-up, plus one epoll_pwait per vCPU sleep - and
- *    the floor's from its construction (5), and stderr says so.
+ *    engine's count is derived from its own counters instead - device writes, plus one read per
+ *    delivery, plus one write per vCPU wake-up, plus one epoll_pwait per vCPU sleep - and the floor's
+ *    from its construction (5), and stderr says so.
  *  - context switches: voluntary + involuntary switches of the same threads, from
- *    /proc/self/task/TID/status. A delivery's switches are the two woken threads going back to sleep.
+ *    /proc/self/task/TID/status. A delivery's switches are the woken threads going back to sleep.
  * Threads counted on both sides: the poller, the vCPU/sink worker and the relay worker; the side not
  * running idles in a blocking call and adds nothing.
  *
  * The floor is the two-wake-up eventfd/epoll path of floors.c (device write; relay epoll_wait, read,
  * write; sink read): 5 syscalls and 2 switches, the least a two-wake-up delivery can cost. The engine
- * matches it: its vCPU sleeps in one epoll_pwait on an edge-triggered wake eventfd that needs
- * no draining read.
+ * needs one wake-up: the halted vCPU waits on the irqfd itself (device write, vCPU epoll_pwait and
+ * read: 3 syscalls, 1 switch).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -222,10 +222,9 @@ static int virq_bench_counts_path(void *ctx, double *samples, int iters)
 	struct virq_halt_counts h1 = virq_bench_rig_halt(rig);
 	double syscalls;
 	if (ct->derived) {
-		/* One batch per delivery here (the device waits for each), so the poller's epoll_wait + read
-		 * come once per delivery; the wake write once per claimed wake-up; one epoll_pwait per sleep
-		 * (the vCPU's wake eventfd is edge-triggered and never drained). */
-		syscalls = (double)(iters + 2 * iters + (h1.wakeups - h0.wakeups) + (h1.sleeps - h0.sleeps));
+		/* The halted vCPU takes each signal itself: one epoll_pwait per sleep, one read per delivery,
+		 * plus any wake-up writes other threads made; the poller sleeps through. */
+		syscalls = (double)(iters + iters + (h1.wakeups - h0.wakeups) + (h1.sleeps - h0.sleeps));
 	} else {
 		syscalls = (double)(s1.syscalls - s0.syscalls) + iters; /* + the device's writes */
 	}

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * irqfd_latency.c - one-way latency of an MSI irqfd to a halted vCPU (perf-floors.md goal G2), with halt
- * polling off and on.
+ * irqfd_latency.c - one-way latency of an MSI irqfd to a halted vCPU (perf-floors.md goals G1 and G2),
+ * with halt polling off and on.
  *
  * Sample: t0 = CLOCK_MONOTONIC just before the device thread's eventfd write; t1 = the guest handler's
  * entry time as the engine stamps it (virq_vcpu_vector_counts().last_entry_ns, CLOCK_MONOTONIC).
@@ -10,9 +10,10 @@
  * off) or polling (polling on), and the poller back in epoll_wait.
  *
  * Why these floors:
- *  - polling off: the engine path is two wake-ups (device -> poller by epoll, poller -> vCPU by one
- *    eventfd write). The floor is the same two wake-ups over plain eventfds, device -> epoll relay ->
- *    sink blocked in read, on the same device and vCPU threads (floors.c): H_ep + H_efd.
+ *  - polling off: the floor is the issue's two wake-ups over plain eventfds, device -> epoll relay ->
+ *    sink blocked in read, on the same device and vCPU threads (floors.c): H_ep + H_efd, what the engine
+ *    path cost while a poller thread relayed every signal. The halted vCPU now waits on the irqfd itself
+ *    (src/engine/irqfd_watch.c, perf-floors goal G1): one wake-up, so a ratio below 1 is the gain.
  *  - polling on: the engine path is one wake-up (the poller) and a store the polling vCPU sees. The floor
  *    is the issue's busy-polling eventfd round trip: device -> epoll relay -> sink spinning on a
  *    non-blocking read. Same wake-up count; the sink's probes cost a syscall each where the vCPU reads

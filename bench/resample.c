@@ -4,11 +4,12 @@
  * the engine thread"), as VFIO drives it: the device writes the trigger eventfd at t0 and blocks on the
  * resamplefd; t1 is when that wait returns.
  *
- *   device write(trigger) -> poller: epoll_wait, read, assert GSI 5 (IOAPIC pin, remote IRR), set IRR,
- *   write(wake_fd) -> vCPU: epoll_pwait returns, handler, EOI -> IOAPIC clears remote IRR -> resampler
- *   de-asserts and write(resamplefd) -> device: its wait returns.
+ *   device write(trigger) -> halted vCPU: epoll_pwait returns, read, assert GSI 5 (IOAPIC pin, remote
+ *   IRR), set its own IRR, handler, EOI -> IOAPIC clears remote IRR -> resampler de-asserts and
+ *   write(resamplefd) -> device: its wait returns.
  *
- * Three wake-ups (poller, vCPU, device). The floor makes the same three over plain eventfds, on the same
+ * Two wake-ups (vCPU, device) since a halted vCPU takes its irqfds itself; through the poller it was
+ * three (poller, vCPU, device). The floor keeps those three over plain eventfds, on the same
  * device and vCPU threads: device write(e1) -> relay epoll_wait, read, write(e2) -> sink read(e2),
  * write(ack) -> device wait returns, i.e. H_ep + H_efd + H_efd. The device waits with poll() + read()
  * on both sides (a VMM waits for resamplefd in its event loop, and a blocking read could hang the bench

@@ -6,10 +6,10 @@
  * compares files with kcmp(KCMP_FILE). That is how "already bound" (EBUSY, across all VMs as in Linux
  * since 2025) and "the caller closed or reused its number" are found.
  *
- * Shutdown order (KVM's, eventfd.c irqfd_shutdown): mark inactive and unhook from epoll, flush the
- * poller so no injection from this irqfd is in flight, leave the resampler (which waits for a grace
- * period so the EOI path no longer sees the resamplefd), then close the dups and free. Deassign waits for
- * all of it, so no injection can happen once it returns.
+ * Shutdown order (KVM's, eventfd.c irqfd_shutdown): take it out of the table and unhook it from every
+ * epoll set, wait a grace period so no injection from it is in flight (irqfd_watch.c), leave the
+ * resampler (another grace period, so the EOI path no longer sees the resamplefd), then close the dups and
+ * free. Deassign waits for all of it, so no injection can happen once it returns.
  *
  * Locking: vm->irqfd_lock protects the VM's list and its resamplers; virq_bound_lock the process-wide
  * set (taken inside irqfd_lock).
@@ -26,6 +26,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "engine/rcu.h"
 #include "engine/vm.h"
 
 static pthread_mutex_t virq_bound_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -104,12 +105,16 @@ static bool virq_irqfd_has_resampler(const struct virq_irqfd *irqfd)
 	return irqfd->resample_efd >= 0 && irqfd->gsi < KVM_MAX_IRQ_ROUTES;
 }
 
-/* Tear down an irqfd already unlinked from the VM's list. Caller holds vm->irqfd_lock. */
+/*
+ * Tear down an irqfd already unlinked from the VM's list. Caller holds vm->irqfd_lock. Once it is out of
+ * the table and every epoll set, one grace period lets each watcher that may have fetched its event
+ * finish (irqfd_watch.c): after that no injection from it can happen.
+ */
 static void virq_irqfd_shutdown_locked(struct virq_vm *vm, struct virq_irqfd *irqfd)
 {
-	atomic_store(&irqfd->active, false);
-	epoll_ctl(vm->poller.epoll_fd, EPOLL_CTL_DEL, irqfd->efd, NULL);
-	virq_poller_flush(vm);
+	virq_irqfd_table_remove_locked(vm, irqfd);
+	virq_irqfd_unwatch_locked(vm, irqfd);
+	virq_rcu_synchronize();
 	if (virq_irqfd_has_resampler(irqfd))
 		virq_resampler_leave_locked(vm, irqfd);
 	virq_bound_remove(irqfd);
@@ -229,7 +234,6 @@ static int virq_irqfd_alloc(struct virq_vm *vm, const struct kvm_irqfd *args, st
 		virq_irqfd_free(irqfd);
 		return ret;
 	}
-	atomic_init(&irqfd->active, true);
 	*out = irqfd;
 	return 0;
 }
@@ -255,16 +259,20 @@ static int virq_irqfd_assign(struct virq_vm *vm, const struct kvm_irqfd *args)
 			goto out_unclaim;
 	}
 	/* Fully set up before the eventfd is watched: the first signal may arrive at once. */
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = irqfd };
-	if (epoll_ctl(vm->poller.epoll_fd, EPOLL_CTL_ADD, irqfd->efd, &ev) < 0) {
-		ret = -errno;
+	ret = virq_irqfd_table_insert_locked(vm, irqfd);
+	if (ret < 0)
 		goto out_leave;
-	}
+	ret = virq_irqfd_watch_locked(vm, irqfd);
+	if (ret < 0)
+		goto out_remove;
 	irqfd->next = vm->irqfds;
 	vm->irqfds = irqfd;
 	pthread_mutex_unlock(&vm->irqfd_lock);
 	return 0;
 
+out_remove:
+	virq_irqfd_table_remove_locked(vm, irqfd);
+	virq_rcu_synchronize();
 out_leave:
 	if (virq_irqfd_has_resampler(irqfd))
 		virq_resampler_leave_locked(vm, irqfd);

@@ -22,7 +22,7 @@ struct virq_irqfd {
 	int user_fd;                        /* [I] the number the caller passed (liveness check) */
 	uint32_t gsi;                       /* [I] */
 	int resample_efd;                   /* [I] duplicate of the resamplefd, -1 if not resampling */
-	_Atomic bool active;                /* [A] cleared before shutdown; the poller skips inactive ones */
+	uint32_t slot, gen;                 /* [I] place in vm->irqfd_table; the epoll cookie (irqfd_watch.c) */
 	struct virq_irqfd *next;            /* [L:vm->irqfd_lock] */
 	struct virq_irqfd *bound_next;      /* [L:virq_bound_lock] process-wide set of bound eventfds */
 };
@@ -38,8 +38,13 @@ struct virq_resampler {
 	struct virq_resample_fds *_Atomic fds;       /* [R] written under vm->irqfd_lock */
 };
 
-/* poller.c: the poller's part of an injection. */
-void virq_irqfd_inject(struct virq_irqfd *irqfd);
+/* irqfd_watch.c: the table of live irqfds and the epoll sets that watch their eventfds (all but harvest
+ * with vm->irqfd_lock held). */
+uint64_t virq_irqfd_cookie(const struct virq_irqfd *irqfd);
+int virq_irqfd_table_insert_locked(struct virq_vm *vm, struct virq_irqfd *irqfd);
+void virq_irqfd_table_remove_locked(struct virq_vm *vm, struct virq_irqfd *irqfd);
+int virq_irqfd_watch_locked(struct virq_vm *vm, struct virq_irqfd *irqfd);
+void virq_irqfd_unwatch_locked(struct virq_vm *vm, struct virq_irqfd *irqfd);
 
 /* resample.c, all with vm->irqfd_lock held. */
 int virq_resampler_join_locked(struct virq_vm *vm, struct virq_irqfd *irqfd);

@@ -28,11 +28,17 @@ uint64_t virq_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+_Thread_local struct virq_vcpu *virq_vcpu_current;
+
 void virq_vcpu_kick(struct virq_vcpu *vcpu)
 {
 	int halted = VIRQ_VCPU_HALTED;
 
 	atomic_store_explicit(&vcpu->event, true, memory_order_seq_cst);
+	/* The vCPU's own thread (harvesting an irqfd while halted, or an ICR self-IPI) looks at `event`
+	 * before it sleeps again: no wake-up write needed. */
+	if (vcpu == virq_vcpu_current)
+		return;
 	if (atomic_load_explicit(&vcpu->mode, memory_order_seq_cst) != VIRQ_VCPU_HALTED)
 		return;
 	/* Only the injector that claims the halted vCPU pays for the wake-up write. */
@@ -160,7 +166,7 @@ static struct virq_vcpu *virq_vcpu_alloc(struct virq_vm *vm, unsigned id)
 	vcpu->halt_epfd = epoll_create1(EPOLL_CLOEXEC);
 	/* Edge-triggered: every write is one wake-up and the counter never needs draining (a syscall saved
 	 * per delivery; the 64-bit counter cannot fill up). */
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.u64 = 0 };
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.u64 = VIRQ_VCPU_WAKE_COOKIE };
 	if (vcpu->wake_fd >= 0 && vcpu->halt_epfd >= 0 &&
 	    epoll_ctl(vcpu->halt_epfd, EPOLL_CTL_ADD, vcpu->wake_fd, &ev) < 0) {
 		close(vcpu->halt_epfd);
@@ -205,7 +211,18 @@ int virq_vm_vcpu_create(struct virq_vm *vm, unsigned long id, struct virq_vcpu *
 			goto out_unlock;
 		}
 	}
-	atomic_store(&vm->vcpus[id], vcpu);
+	/* Under irqfd_lock, so an irqfd bound meanwhile is either seen here or sees this vCPU. */
+	pthread_mutex_lock(&vm->irqfd_lock);
+	ret = virq_irqfd_watch_vcpu_locked(vm, vcpu);
+	if (ret == 0)
+		atomic_store(&vm->vcpus[id], vcpu);
+	pthread_mutex_unlock(&vm->irqfd_lock);
+	if (ret < 0) {
+		if (vcpu->has_lapic)
+			virq_vm_publish_apic_map_locked(vm, vcpu, false);
+		virq_vcpu_destroy(vcpu);
+		goto out_unlock;
+	}
 	atomic_fetch_add(&vm->nr_vcpus, 1);
 	atomic_store(&vm->vcpu_created, true);
 	virq_vm_get(vm);

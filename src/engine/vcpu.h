@@ -49,7 +49,7 @@ struct virq_vcpu {
 	_Atomic bool in_run;                   /* [A] a thread is inside virq_vcpu_run */
 	_Atomic uint32_t mp_state;             /* [A] KVM_MP_STATE_* */
 	int wake_fd;                           /* [I] eventfd */
-	int halt_epfd;                         /* [I] epoll set holding wake_fd, edge-triggered */
+	int halt_epfd;                         /* [I] epoll set: wake_fd (edge-triggered) and the VM's irqfds */
 
 	struct kvm_run *run;                   /* [I] VIRQ_VCPU_RUN_SIZE bytes */
 	pthread_mutex_t program_lock;          /* serialises program loads against each other */
@@ -69,6 +69,12 @@ struct virq_vcpu {
 		_Atomic uint64_t halts, poll_success, poll_fail, sleeps, wakeups;
 	} halt_stats;
 };
+
+/* The epoll cookie of wake_fd in halt_epfd (the irqfds there carry irqfd_watch.c cookies). */
+#define VIRQ_VCPU_WAKE_COOKIE UINT32_MAX
+
+/* The vCPU whose KVM_RUN the calling thread is inside, or NULL. */
+extern _Thread_local struct virq_vcpu *virq_vcpu_current;
 
 /* Make the vCPU notice new work (see the protocol above). Any thread. */
 void virq_vcpu_kick(struct virq_vcpu *vcpu);

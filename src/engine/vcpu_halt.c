@@ -9,7 +9,8 @@
  * longer than the maximum (KVM's default shrink factor 0). The VM's maximum is KVM_CAP_HALT_POLL; 0
  * turns polling off.
  *
- * Sleeping: epoll_pwait() on wake_fd (edge-triggered, so it is never drained) with the VMM's own signal mask, so a signal sent to stop the vCPU ends
+ * Sleeping: epoll_pwait() on wake_fd (edge-triggered, so it is never drained) and on the VM's irqfd
+ * eventfds, whose signals a halted vCPU takes and injects itself (irqfd_watch.c), with the VMM's own signal mask, so a signal sent to stop the vCPU ends
  * the sleep even if it arrived between our last check and the call (signals stay blocked while the
  * guest runs ops; see vcpu_run.c).
  */
@@ -22,6 +23,7 @@
 #include "engine/vm.h"
 
 #define VIRQ_HALT_POLL_GROW_START_NS 10000ull
+#define VIRQ_HALT_EVENTS 16
 
 static bool virq_vcpu_stop_requested(struct virq_vcpu *vcpu)
 {
@@ -67,8 +69,8 @@ static bool virq_vcpu_poll(struct virq_vcpu *vcpu, uint64_t start_ns, uint64_t b
  */
 static int virq_vcpu_sleep(struct virq_vcpu *vcpu, const sigset_t *wait_mask, bool (*ready)(struct virq_vcpu *))
 {
-	struct epoll_event ev;
-	int ret = 0;
+	struct epoll_event events[VIRQ_HALT_EVENTS];
+	int ret = 0, n;
 
 	for (;;) {
 		atomic_store_explicit(&vcpu->mode, VIRQ_VCPU_HALTED, memory_order_seq_cst);
@@ -80,10 +82,15 @@ static int virq_vcpu_sleep(struct virq_vcpu *vcpu, const sigset_t *wait_mask, bo
 		}
 		atomic_fetch_add_explicit(&vcpu->halt_stats.sleeps, 1, memory_order_relaxed);
 		/* A late write from a wake-up already seen costs one spurious pass here, nothing more. */
-		if (epoll_pwait(vcpu->halt_epfd, &ev, 1, -1, wait_mask) < 0 && errno == EINTR) {
+		n = epoll_pwait(vcpu->halt_epfd, events, VIRQ_HALT_EVENTS, -1, wait_mask);
+		if (n < 0 && errno == EINTR) {
 			ret = -EINTR;
 			break;
 		}
+		/* An irqfd's signal woke this vCPU rather than the poller: inject it from here. */
+		for (int i = 0; i < n; i++)
+			if (events[i].data.u64 != VIRQ_VCPU_WAKE_COOKIE)
+				virq_irqfd_harvest(vcpu->vm, events[i].data.u64);
 	}
 	atomic_store_explicit(&vcpu->mode, VIRQ_VCPU_RUNNING, memory_order_seq_cst);
 	return ret;

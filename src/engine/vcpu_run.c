@@ -317,7 +317,9 @@ int virq_vcpu_run(struct virq_vcpu *vcpu)
 	sigdelset(&block, SIGABRT);
 	pthread_sigmask(SIG_BLOCK, &block, &saved);
 	atomic_store(&vcpu->mode, VIRQ_VCPU_RUNNING);
+	virq_vcpu_current = vcpu;
 	ret = virq_vcpu_execute(vcpu, &saved);
+	virq_vcpu_current = NULL;
 	atomic_store(&vcpu->mode, VIRQ_VCPU_OUTSIDE);
 	pthread_sigmask(SIG_SETMASK, &saved, NULL);
 out:

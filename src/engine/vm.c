@@ -98,6 +98,7 @@ static void virq_vm_destroy(struct virq_vm *vm)
 {
 	virq_irqfd_release_all(vm);
 	virq_poller_stop(vm);
+	virq_irqfd_table_free(vm);
 	virq_resampler_free_all(vm);
 	for (unsigned i = 0; i < VIRQ_MAX_VCPUS; i++)
 		if (vm->vcpus[i])

@@ -34,6 +34,7 @@ struct virq_routing;
 struct virq_irqfd;
 struct virq_resampler;
 struct virq_memslots;
+struct virq_irqfd_table;
 
 /* Immutable snapshot of the VM's LAPICs, replaced whole when a vCPU is created (KVM's APIC map). */
 struct virq_apic_map {
@@ -49,9 +50,6 @@ struct virq_poller {
 	pthread_t thread;                 /* [L:vm->lock] */
 	bool started;                     /* [L:vm->lock] */
 	_Atomic bool stop;                /* [A] */
-	pthread_mutex_t seq_lock;         /* protects seq and seq_cond */
-	pthread_cond_t seq_cond;
-	uint64_t seq;                     /* [L:seq_lock] completed event batches */
 };
 
 struct virq_vm {
@@ -73,6 +71,8 @@ struct virq_vm {
 
 	pthread_mutex_t irqfd_lock;       /* the irqfd list and resamplers */
 	struct virq_irqfd *irqfds;        /* [L:irqfd_lock] */
+	struct virq_irqfd_table *_Atomic irqfd_table; /* [R] irqfds by epoll cookie slot; [L:irqfd_lock] */
+	uint32_t irqfd_gen;               /* [L:irqfd_lock] generation of the last irqfd bound */
 	struct virq_resampler *_Atomic resamplers[KVM_MAX_IRQ_ROUTES]; /* [R] by GSI; written under irqfd_lock */
 
 	struct virq_poller poller;
@@ -106,8 +106,11 @@ void virq_irqfd_reap_closed(struct virq_vm *vm);
 void virq_poller_init(struct virq_poller *poller);
 int virq_poller_start(struct virq_vm *vm);
 void virq_poller_stop(struct virq_vm *vm);
-/* Wait until the poller finished every event batch it may have fetched before this call. */
-void virq_poller_flush(struct virq_vm *vm);
+/* irqfd_watch.c: an epoll event's cookie -> the irqfd, if still bound -> inject. Any watcher thread. */
+void virq_irqfd_harvest(struct virq_vm *vm, uint64_t cookie);
+void virq_irqfd_table_free(struct virq_vm *vm);
+/* With vm->irqfd_lock held: a new vCPU watches every bound eventfd while it halts. */
+int virq_irqfd_watch_vcpu_locked(struct virq_vm *vm, struct virq_vcpu *vcpu);
 void virq_poller_arm_storm_timer(struct virq_vm *vm, uint64_t delay_ns);
 void virq_resampler_ack(struct virq_vm *vm, uint32_t gsi);
 void virq_resampler_notify(struct virq_vm *vm, uint32_t gsi);
