@@ -259,20 +259,19 @@ static int virq_irqfd_assign(struct virq_vm *vm, const struct kvm_irqfd *args)
 			goto out_unclaim;
 	}
 	/* Fully set up before the eventfd is watched: the first signal may arrive at once. */
-	ret = virq_irqfd_table_insert_locked(vm, irqfd);
+	ret = virq_irqfd_table_reserve_locked(vm, irqfd);
 	if (ret < 0)
 		goto out_leave;
 	ret = virq_irqfd_watch_locked(vm, irqfd);
 	if (ret < 0)
-		goto out_remove;
+		goto out_leave;
+	/* Published last: a failed assign can never have injected or drained anything. */
+	virq_irqfd_table_publish_locked(vm, irqfd);
 	irqfd->next = vm->irqfds;
 	vm->irqfds = irqfd;
 	pthread_mutex_unlock(&vm->irqfd_lock);
 	return 0;
 
-out_remove:
-	virq_irqfd_table_remove_locked(vm, irqfd);
-	virq_rcu_synchronize();
 out_leave:
 	if (virq_irqfd_has_resampler(irqfd))
 		virq_resampler_leave_locked(vm, irqfd);

@@ -2,8 +2,8 @@
 /*
  * irqfd.h - irqfds and resamplers (virt/kvm/eventfd.c, include/linux/kvm_irqfd.h).
  *
- * An irqfd binds an eventfd to a GSI: the VM's poller thread (poller.c) wakes when the eventfd is
- * signalled, drains it and raises the GSI. A resampling irqfd only asserts the line (source 1); when the
+ * An irqfd binds an eventfd to a GSI: when the eventfd is signalled, one watcher wakes (a halted vCPU,
+ * else the VM's poller thread; irqfd_watch.c), drains it and raises the GSI. A resampling irqfd only asserts the line (source 1); when the
  * guest EOIs the pin, the GSI's one resampler de-asserts it once and then signals every resamplefd of
  * that GSI (resample.c).
  */
@@ -41,7 +41,8 @@ struct virq_resampler {
 /* irqfd_watch.c: the table of live irqfds and the epoll sets that watch their eventfds (all but harvest
  * with vm->irqfd_lock held). */
 uint64_t virq_irqfd_cookie(const struct virq_irqfd *irqfd);
-int virq_irqfd_table_insert_locked(struct virq_vm *vm, struct virq_irqfd *irqfd);
+int virq_irqfd_table_reserve_locked(struct virq_vm *vm, struct virq_irqfd *irqfd);
+void virq_irqfd_table_publish_locked(struct virq_vm *vm, struct virq_irqfd *irqfd);
 void virq_irqfd_table_remove_locked(struct virq_vm *vm, struct virq_irqfd *irqfd);
 int virq_irqfd_watch_locked(struct virq_vm *vm, struct virq_irqfd *irqfd);
 void virq_irqfd_unwatch_locked(struct virq_vm *vm, struct virq_irqfd *irqfd);

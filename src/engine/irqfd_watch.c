@@ -42,8 +42,12 @@ uint64_t virq_irqfd_cookie(const struct virq_irqfd *irqfd)
 	return (uint64_t)irqfd->gen << 32 | irqfd->slot;
 }
 
-/* Put @irqfd in a free slot of the table, growing it (copy, publish, grace period) if full. */
-int virq_irqfd_table_insert_locked(struct virq_vm *vm, struct virq_irqfd *irqfd)
+/*
+ * Reserve a free slot of the table for @irqfd (growing it: copy, publish, grace period) and give it its
+ * cookie. The slot stays empty until virq_irqfd_table_publish_locked(), so an event that arrives while
+ * the epoll sets are being set up finds nothing, and the level-triggered sets report it again later.
+ */
+int virq_irqfd_table_reserve_locked(struct virq_vm *vm, struct virq_irqfd *irqfd)
 {
 	struct virq_irqfd_table *t = atomic_load_explicit(&vm->irqfd_table, memory_order_relaxed);
 	uint32_t size = t ? t->size : 0, slot;
@@ -62,12 +66,17 @@ int virq_irqfd_table_insert_locked(struct virq_vm *vm, struct virq_irqfd *irqfd)
 		virq_rcu_assign(vm->irqfd_table, n);
 		virq_rcu_synchronize();
 		free(t);
-		t = n;
 	}
 	irqfd->slot = slot;
 	irqfd->gen = ++vm->irqfd_gen;
-	atomic_store_explicit(&t->slot[slot], irqfd, memory_order_release);
 	return 0;
+}
+
+/* Make a reserved, fully watched irqfd visible to the watchers. */
+void virq_irqfd_table_publish_locked(struct virq_vm *vm, struct virq_irqfd *irqfd)
+{
+	struct virq_irqfd_table *t = atomic_load_explicit(&vm->irqfd_table, memory_order_relaxed);
+	atomic_store_explicit(&t->slot[irqfd->slot], irqfd, memory_order_release);
 }
 
 void virq_irqfd_table_remove_locked(struct virq_vm *vm, struct virq_irqfd *irqfd)

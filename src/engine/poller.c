@@ -8,12 +8,14 @@
  * The poller also owns the IOAPIC storm guard's timerfd, and a kick eventfd that ends its wait when the
  * VM goes away.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "engine/irqfd.h"
@@ -84,12 +86,33 @@ static void virq_poller_close_fds(struct virq_poller *poller)
 	}
 }
 
+/*
+ * Watchers drain eventfds with preadv2(RWF_NOWAIT) (irqfd_watch.c), which eventfds honour since Linux
+ * 5.12. On an older kernel the read would fail forever and a level-triggered watcher would spin, so
+ * refuse up front: -EOPNOTSUPP from KVM_CREATE_IRQCHIP.
+ */
+static int virq_poller_check_nowait_reads(void)
+{
+	uint64_t count;
+	struct iovec iov = { .iov_base = &count, .iov_len = sizeof(count) };
+	int efd = eventfd(0, EFD_CLOEXEC), ret = 0;
+
+	if (efd < 0)
+		return -errno;
+	if (preadv2(efd, &iov, 1, -1, RWF_NOWAIT) >= 0 || errno != EAGAIN)
+		ret = -EOPNOTSUPP;
+	close(efd);
+	return ret;
+}
+
 /* Start the poller (KVM_CREATE_IRQCHIP, with vm->lock held). */
 int virq_poller_start(struct virq_vm *vm)
 {
 	struct virq_poller *poller = &vm->poller;
-	int ret;
+	int ret = virq_poller_check_nowait_reads();
 
+	if (ret < 0)
+		return ret;
 	poller->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	poller->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	poller->storm_timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);

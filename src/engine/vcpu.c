@@ -145,7 +145,10 @@ void virq_vm_vcpu_abandon(struct virq_vcpu *vcpu)
 		unpublished = virq_vm_publish_apic_map_locked(vm, vcpu, false) == 0;
 	/* Out of memory for the smaller map: the vCPU stays with the VM (freed with it), unreachable. */
 	if (unpublished) {
+		/* irqfd assign and deassign walk vm->vcpus under irqfd_lock and use each halt_epfd. */
+		pthread_mutex_lock(&vm->irqfd_lock);
 		atomic_store(&vm->vcpus[vcpu->id], NULL);
+		pthread_mutex_unlock(&vm->irqfd_lock);
 		atomic_fetch_sub(&vm->nr_vcpus, 1);
 	}
 	pthread_mutex_unlock(&vm->lock);

@@ -87,10 +87,15 @@ static int virq_vcpu_sleep(struct virq_vcpu *vcpu, const sigset_t *wait_mask, bo
 			ret = -EINTR;
 			break;
 		}
-		/* An irqfd's signal woke this vCPU rather than the poller: inject it from here. */
-		for (int i = 0; i < n; i++)
-			if (events[i].data.u64 != VIRQ_VCPU_WAKE_COOKIE)
-				virq_irqfd_harvest(vcpu->vm, events[i].data.u64);
+		/* An irqfd's signal woke this vCPU rather than the poller: inject it from here. While this
+		 * thread was waking, further exclusive wake-ups stopped at it too, so take every ready event
+		 * before deciding anything: nobody else will. */
+		while (n > 0) {
+			for (int i = 0; i < n; i++)
+				if (events[i].data.u64 != VIRQ_VCPU_WAKE_COOKIE)
+					virq_irqfd_harvest(vcpu->vm, events[i].data.u64);
+			n = n == VIRQ_HALT_EVENTS ? epoll_wait(vcpu->halt_epfd, events, VIRQ_HALT_EVENTS, 0) : 0;
+		}
 	}
 	atomic_store_explicit(&vcpu->mode, VIRQ_VCPU_RUNNING, memory_order_seq_cst);
 	return ret;

@@ -5,8 +5,8 @@
  * sharing a GSI get one de-assert and one notification each per EOI; removing the last one de-asserts the
  * line; unmasking a pending level pin resamples instead of injecting.
  *
- * The vCPU runs on the test's own thread; injections come from the VM's poller thread, so the test waits
- * for their effect on the counters before it runs the guest on.
+ * The vCPU runs on the test's own thread; injections come from another thread (the VM's poller, while the
+ * vCPU is not halted), so the test waits for their effect on the counters before it runs the guest on.
  */
 #include <errno.h>
 #include <poll.h>
