@@ -132,6 +132,8 @@ void virq_bench_rig_destroy(struct virq_bench_rig *rig);
 /* Enter KVM_RUN on the vcpu worker (returns at once) / stop it (immediate_exit + SIGUSR1, as a VMM). */
 void virq_bench_rig_enter(struct virq_bench_rig *rig);
 int virq_bench_rig_leave(struct virq_bench_rig *rig);
+/* End an engine block: leave KVM_RUN; returns @ret if it failed, else the leave's error, else @samples. */
+int virq_bench_rig_finish(struct virq_bench_rig *rig, int ret, int samples);
 struct virq_vector_counts virq_bench_rig_vector(struct virq_bench_rig *rig);
 struct virq_halt_counts virq_bench_rig_halt(struct virq_bench_rig *rig);
 /*

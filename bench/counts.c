@@ -232,10 +232,7 @@ static int virq_bench_counts_path(void *ctx, double *samples, int iters)
 	if (ct->nr_path < VIRQ_BENCH_COUNTS_BLOCKS)
 		ct->path_cs[ct->nr_path++] = (double)(s1.switches - s0.switches) / iters;
 out:;
-	int r = virq_bench_rig_leave(rig);
-	if (ret == 0)
-		ret = r;
-	return ret < 0 ? ret : 1;
+	return virq_bench_rig_finish(rig, ret, 1);
 }
 
 static int virq_bench_counts_floor(void *ctx, double *samples, int iters)

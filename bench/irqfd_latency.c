@@ -84,10 +84,7 @@ static int virq_bench_latency_path(void *ctx, double *samples, int iters)
 			samples[n++] = (double)(v.last_entry_ns - t0);
 		ret = virq_bench_rig_settle(rig, mark, lt->polling);
 	}
-	int r = virq_bench_rig_leave(rig);
-	if (ret == 0)
-		ret = r;
-	return ret < 0 ? ret : n;
+	return virq_bench_rig_finish(rig, ret, n);
 }
 
 static int virq_bench_latency_floor(void *ctx, double *samples, int iters)

@@ -75,10 +75,7 @@ static int virq_bench_resample_path(void *ctx, double *samples, int iters)
 			samples[n++] = (double)(t1 - t0);
 		ret = virq_bench_rig_settle(rig, mark, false);
 	}
-	int r = virq_bench_rig_leave(rig);
-	if (ret == 0)
-		ret = r;
-	return ret < 0 ? ret : n;
+	return virq_bench_rig_finish(rig, ret, n);
 }
 
 static int virq_bench_resample_floor(void *ctx, double *samples, int iters)

@@ -288,6 +288,15 @@ int virq_bench_rig_leave(struct virq_bench_rig *rig)
 	return r;
 }
 
+int virq_bench_rig_finish(struct virq_bench_rig *rig, int ret, int samples)
+{
+	int r = virq_bench_rig_leave(rig);
+
+	if (ret == 0)
+		ret = r;
+	return ret < 0 ? ret : samples;
+}
+
 struct virq_vector_counts virq_bench_rig_vector(struct virq_bench_rig *rig)
 {
 	struct virq_vector_counts c;

@@ -203,10 +203,7 @@ static int virq_bench_tput_path(void *ctx, double *samples, int iters)
 	if (tp->nr_path < VIRQ_BENCH_TPUT_BLOCKS)
 		tp->path_runs[tp->nr_path++] = (double)(v.handled - v0.handled) / dur;
 out:;
-	int r = virq_bench_rig_leave(rig);
-	if (ret == 0)
-		ret = r;
-	return ret < 0 ? ret : 1;
+	return virq_bench_rig_finish(rig, ret, 1);
 }
 
 static int virq_bench_tput_floor(void *ctx, double *samples, int iters)
