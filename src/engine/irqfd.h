@@ -3,9 +3,9 @@
  * irqfd.h - irqfds and resamplers (virt/kvm/eventfd.c, include/linux/kvm_irqfd.h).
  *
  * An irqfd binds an eventfd to a GSI: when the eventfd is signalled, one watcher wakes (a halted vCPU,
- * else the VM's poller thread; irqfd_watch.c), drains it and raises the GSI. A resampling irqfd only asserts the line (source 1); when the
- * guest EOIs the pin, the GSI's one resampler de-asserts it once and then signals every resamplefd of
- * that GSI (resample.c).
+ * else the VM's poller thread; irqfd_watch.c), drains it and raises the GSI. A resampling irqfd only
+ * asserts the line (source 1); when the guest EOIs the pin, the GSI's one resampler de-asserts it once
+ * and then signals every resamplefd of that GSI (resample.c).
  */
 #ifndef VIRQ_ENGINE_IRQFD_H
 #define VIRQ_ENGINE_IRQFD_H

@@ -24,7 +24,8 @@
 #include "engine/vm.h"
 
 /* A copy of @old with @add appended (add >= 0) or @remove dropped. NULL on allocation failure. */
-static struct virq_resample_fds *virq_resample_fds_edit(const struct virq_resample_fds *old, int add, int remove)
+static struct virq_resample_fds *virq_resample_fds_edit(const struct virq_resample_fds *old, int add,
+							 int remove)
 {
 	unsigned nr = old ? old->nr : 0;
 	struct virq_resample_fds *fds = calloc(1, sizeof(*fds) + (nr + 1) * sizeof(fds->fds[0]));
@@ -104,12 +105,18 @@ void virq_resampler_leave_locked(struct virq_vm *vm, struct virq_irqfd *irqfd)
 	free(old);
 }
 
-/* Signal every resamplefd of @rs. Caller in an RCU read-side critical section. */
-static void virq_resampler_notify_fds(const struct virq_resampler *rs)
+/* Resample on unmask: the line's sources stay as they are; the devices re-check and re-assert. Also the
+ * second half of an ack. Caller in an RCU read-side critical section. */
+void virq_resampler_notify(struct virq_vm *vm, uint32_t gsi)
 {
-	const struct virq_resample_fds *fds = virq_rcu_deref(rs->fds);
+	struct virq_resampler *rs = virq_rcu_deref(vm->resamplers[gsi]);
 	uint64_t one = 1;
 
+	if (!rs)
+		return;
+	virq_count(&vm->gsi_stats[gsi].resamples);
+	VIRQ_PROBE(resample, gsi);
+	const struct virq_resample_fds *fds = virq_rcu_deref(rs->fds);
 	for (unsigned i = 0; i < fds->nr; i++) {
 		int fd = __atomic_load_n(&fds->fds[i], __ATOMIC_RELAXED);
 		if (fd >= 0 && write(fd, &one, sizeof(one)) < 0) {
@@ -121,27 +128,11 @@ static void virq_resampler_notify_fds(const struct virq_resampler *rs)
 /* EOI path (vCPU thread, inside an RCU read-side critical section, IOAPIC lock dropped). */
 void virq_resampler_ack(struct virq_vm *vm, uint32_t gsi)
 {
-	struct virq_resampler *rs = virq_rcu_deref(vm->resamplers[gsi]);
-
-	if (!rs)
+	if (!virq_rcu_deref(vm->resamplers[gsi]))
 		return;
-	virq_count(&vm->gsi_stats[gsi].resamples);
 	/* De-assert before notifying: a re-trigger that follows the notification must assert afresh. */
 	virq_vm_set_irq(vm, VIRQ_IRQ_SOURCE_RESAMPLE, gsi, false, 0);
-	VIRQ_PROBE(resample, gsi);
-	virq_resampler_notify_fds(rs);
-}
-
-/* Resample on unmask: the line's sources stay as they are; the devices re-check and re-assert. */
-void virq_resampler_notify(struct virq_vm *vm, uint32_t gsi)
-{
-	struct virq_resampler *rs = virq_rcu_deref(vm->resamplers[gsi]);
-
-	if (!rs)
-		return;
-	virq_count(&vm->gsi_stats[gsi].resamples);
-	VIRQ_PROBE(resample, gsi);
-	virq_resampler_notify_fds(rs);
+	virq_resampler_notify(vm, gsi);
 }
 
 void virq_resampler_free_all(struct virq_vm *vm)

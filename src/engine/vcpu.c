@@ -131,26 +131,34 @@ static int virq_vm_publish_apic_map_locked(struct virq_vm *vm, struct virq_vcpu 
 }
 
 /*
+ * Take @vcpu back out of the VM (APIC map and vm->vcpus) so it can be freed. Caller holds vm->lock.
+ * Returns false if there was no memory for the smaller APIC map: the vCPU then stays in the VM,
+ * unreachable but valid, and is freed with it.
+ */
+static bool virq_vm_unpublish_vcpu_locked(struct virq_vm *vm, struct virq_vcpu *vcpu)
+{
+	bool unpublished = !vcpu->has_lapic || virq_vm_publish_apic_map_locked(vm, vcpu, false) == 0;
+
+	/* irqfd assign and deassign walk vm->vcpus under irqfd_lock and use each halt_epfd. */
+	pthread_mutex_lock(&vm->irqfd_lock);
+	atomic_store(&vm->vcpus[vcpu->id], unpublished ? NULL : vcpu);
+	pthread_mutex_unlock(&vm->irqfd_lock);
+	return unpublished;
+}
+
+/*
  * Undo virq_vm_vcpu_create() when the caller could not give the vCPU a handle (KVM unwinds the same way
- * when installing the vCPU's fd fails): unpublish it from the VM and the APIC map, free it, and drop its
- * VM reference. Nothing can be running it: no thread has a handle to it.
+ * when installing the vCPU's fd fails), and drop its VM reference. Nothing can be running it: no thread
+ * has a handle to it.
  */
 void virq_vm_vcpu_abandon(struct virq_vcpu *vcpu)
 {
 	struct virq_vm *vm = vcpu->vm;
-	bool unpublished = true;
 
 	pthread_mutex_lock(&vm->lock);
-	if (vcpu->has_lapic)
-		unpublished = virq_vm_publish_apic_map_locked(vm, vcpu, false) == 0;
-	/* Out of memory for the smaller map: the vCPU stays with the VM (freed with it), unreachable. */
-	if (unpublished) {
-		/* irqfd assign and deassign walk vm->vcpus under irqfd_lock and use each halt_epfd. */
-		pthread_mutex_lock(&vm->irqfd_lock);
-		atomic_store(&vm->vcpus[vcpu->id], NULL);
-		pthread_mutex_unlock(&vm->irqfd_lock);
+	bool unpublished = virq_vm_unpublish_vcpu_locked(vm, vcpu);
+	if (unpublished)
 		atomic_fetch_sub(&vm->nr_vcpus, 1);
-	}
 	pthread_mutex_unlock(&vm->lock);
 	if (unpublished)
 		virq_vcpu_destroy(vcpu);
@@ -221,9 +229,8 @@ int virq_vm_vcpu_create(struct virq_vm *vm, unsigned long id, struct virq_vcpu *
 		atomic_store(&vm->vcpus[id], vcpu);
 	pthread_mutex_unlock(&vm->irqfd_lock);
 	if (ret < 0) {
-		if (vcpu->has_lapic)
-			virq_vm_publish_apic_map_locked(vm, vcpu, false);
-		virq_vcpu_destroy(vcpu);
+		if (virq_vm_unpublish_vcpu_locked(vm, vcpu))
+			virq_vcpu_destroy(vcpu);
 		goto out_unlock;
 	}
 	atomic_fetch_add(&vm->nr_vcpus, 1);

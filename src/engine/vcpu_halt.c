@@ -10,9 +10,9 @@
  * turns polling off.
  *
  * Sleeping: epoll_pwait() on wake_fd (edge-triggered, so it is never drained) and on the VM's irqfd
- * eventfds, whose signals a halted vCPU takes and injects itself (irqfd_watch.c), with the VMM's own signal mask, so a signal sent to stop the vCPU ends
- * the sleep even if it arrived between our last check and the call (signals stay blocked while the
- * guest runs ops; see vcpu_run.c).
+ * eventfds, whose signals a halted vCPU takes and injects itself (irqfd_watch.c). The wait uses the VMM's
+ * own signal mask, so a signal sent to stop the vCPU ends the sleep even if it arrived between our last
+ * check and the call (signals stay blocked while the guest runs ops; see vcpu_run.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>

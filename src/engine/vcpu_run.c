@@ -8,8 +8,8 @@
  * the engine claims (LAPIC page, IOAPIC window, guest RAM) are handled here; every other access exits
  * to the VMM through struct kvm_run and completes on the next KVM_RUN, as with KVM.
  *
- * Signals: blocked while ops run, unblocked (atomically, by epoll_pwait) while the vCPU sleeps in hlt, and
- * restored on return, so the VMM's "set immediate_exit, then signal the thread" always stops the vCPU
+ * Signals: blocked while ops run, unblocked (atomically, by epoll_pwait) while the vCPU sleeps in hlt,
+ * and restored on return, so the VMM's "set immediate_exit, then signal the thread" always stops the vCPU
  * and its handler runs when KVM_RUN returns.
  */
 #include <errno.h>

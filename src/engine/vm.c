@@ -59,8 +59,8 @@ int virq_vm_deliver(struct virq_vm *vm, const struct virq_apic_irq *irq)
 	 * missing or disabled target then counts 0, not the slow path's -1 "nobody matched" that
 	 * KVM_SIGNAL_MSI would surface as EPERM and a level IOAPIC pin as remote IRR.
 	 */
-	if (r < 0 && map->nr > 0 && irq->shorthand == VIRQ_APIC_SH_NONE && irq->dest_id != VIRQ_APIC_PHYS_BROADCAST &&
-	    (!irq->dest_logical || virq_apic_map_logical_usable(map)))
+	if (r < 0 && map->nr > 0 && irq->shorthand == VIRQ_APIC_SH_NONE &&
+	    irq->dest_id != VIRQ_APIC_PHYS_BROADCAST && (!irq->dest_logical || virq_apic_map_logical_usable(map)))
 		r = 0;
 	virq_rcu_read_unlock();
 	return r;

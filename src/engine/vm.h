@@ -6,8 +6,8 @@
  * [L:x] protected by lock x, [R] published with release and read under RCU (engine/rcu.h),
  * [P] owned by the VM's irqfd poller thread.
  *
- * Lock order (outer first): vm->lock -> vm->irqfd_lock -> virq_bound_lock -> ioapic->lock (docs/locking.md). No lock is held across
- * virq_rcu_synchronize() that a reader could need.
+ * Lock order (outer first): vm->lock -> vm->irqfd_lock -> virq_bound_lock -> ioapic->lock
+ * (docs/locking.md). No lock is held across virq_rcu_synchronize() that a reader could need.
  */
 #ifndef VIRQ_ENGINE_VM_H
 #define VIRQ_ENGINE_VM_H

@@ -148,7 +148,8 @@ uint64_t virq_lapic_ack(struct virq_lapic *apic, int vector);
 /*
  * vCPU thread: the EOI register was written. Retires the highest ISR vector; if @eoi_wanted (called with
  * apic->opaque) says the IOAPIC watches the vector, calls ops->eoi_broadcast(vector, level from TMR). With
- * @eoi_wanted NULL, every level (TMR) vector is broadcast. An EOI with an empty ISR is ignored and counted in spurious_eoi.
+ * @eoi_wanted NULL, every level (TMR) vector is broadcast. An EOI with an empty ISR is ignored and counted
+ * in spurious_eoi.
  * Returns the retired vector or -1. A guest write to the EOI register does this with ops->eoi_wanted.
  */
 int virq_lapic_eoi(struct virq_lapic *apic, bool (*eoi_wanted)(void *opaque, uint8_t vector));
