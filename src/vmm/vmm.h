@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vmm.h - the reference VMM: wires simulated PCI functions to a virq VM the way QEMU wires assigned
+ * devices to KVM, runs one thread per vCPU in the KVM_RUN loop, and generates the guest's drivers.
+ *
+ * It uses only the public API (<virq/kvm.h>, <virq/vm.h>, <virq/vcpu.h>, <virq/host.h>), which proves
+ * that API is enough to build a VMM on.
+ *
+ * Wiring per device, as QEMU does with vfio-pci:
+ *   - INTx (delivery RESAMPLE): VFIO's INTx trigger eventfd is a resampling irqfd on the device's GSI; its
+ *     resamplefd is VFIO's INTx unmask eventfd, so the guest's EOI unmasks the host line.
+ *   - MSI-X (delivery IRQFD): VFIO's trigger eventfd for vector k is an irqfd on an MSI route that follows
+ *     the guest's programming of table entry k; a masked entry takes its irqfd away and the VMM watches
+ *     the trigger itself, setting the virtual PBA bit, and delivers once at unmask (KVM_SIGNAL_MSI).
+ *   - MSI-X (delivery USERSPACE): the VMM watches every trigger and injects with KVM_SIGNAL_MSI.
+ *   - Device registers and the MSI-X table are MMIO the VMM handles on KVM_EXIT_MMIO.
+ *
+ * Guest actions: what a guest OS does on its own initiative (mask a vector, move it to another vCPU) is
+ * compiled into the guest program as an action block. The VMM asks the guest to run action N by sending
+ * vector VIRQ_VMM_ACTION_VECTOR to vCPU 0, whose handler reads N from a mailbox register and runs block N.
+ *
+ * Threads: virq_vmm_* calls come from one controlling thread; the VMM's own threads are the vCPU threads
+ * and one watcher for triggers the VMM handles itself.
+ */
+#ifndef VIRQ_VMM_H
+#define VIRQ_VMM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <virq/host.h>
+
+#define VIRQ_VMM_MAX_VCPUS 64
+#define VIRQ_VMM_MAX_DEVICES 32
+#define VIRQ_VMM_MAX_VECTORS 64
+#define VIRQ_VMM_NAME_MAX 32
+
+enum virq_vmm_delivery {
+	VIRQ_VMM_DELIVERY_IRQFD,     /* MSI/MSI-X: an irqfd per vector on its MSI route */
+	VIRQ_VMM_DELIVERY_RESAMPLE,  /* level INTx: a resampling irqfd + VFIO unmask eventfd */
+	VIRQ_VMM_DELIVERY_USERSPACE, /* MSI-X: the VMM reads the triggers and injects with KVM_SIGNAL_MSI */
+};
+
+enum virq_vmm_driver {
+	VIRQ_VMM_DRIVER_NIC,        /* MSI-X: read status, ack its cause, work, EOI */
+	VIRQ_VMM_DRIVER_INTX,       /* INTx: read status, ack, work, EOI */
+	VIRQ_VMM_DRIVER_INTX_NO_ACK, /* INTx, misbehaving: every other run EOIs without acking (must re-fire) */
+};
+
+struct virq_vmm_device_config {
+	char name[VIRQ_VMM_NAME_MAX];
+	uint16_t requester_id;           /* PCI bus << 8 | device << 3 | function */
+	unsigned msix_vectors;           /* 0 for an INTx-only device; else 1..64 */
+	unsigned msix_table_bar, msix_pba_bar;
+	uint32_t msix_table_offset, msix_pba_offset;
+	unsigned intx_pin;               /* 0 or 1..4 (INTA#..INTD#) */
+	enum virq_vmm_delivery delivery;
+	/* The guest driver. */
+	enum virq_vmm_driver driver;
+	unsigned affinity[VIRQ_VMM_MAX_VECTORS]; /* vCPU of each vector (INTx: [0]) */
+	uint64_t handler_ns;             /* work per handler run (spin) */
+	uint64_t retarget_ns;            /* 0: never; else the guest rotates the vectors' vCPUs this often */
+	bool start_masked;               /* the driver leaves every vector masked until told otherwise */
+	/* The device's traffic (traffic.rate == 0 and pattern != STORM: no traffic thread). */
+	struct virq_traffic traffic;
+};
+
+/* A guest action, compiled into the guest program; run with virq_vmm_guest_action(). */
+enum virq_vmm_action_kind {
+	VIRQ_VMM_ACTION_MASK,     /* set entry @vector's mask bit */
+	VIRQ_VMM_ACTION_UNMASK,   /* clear it */
+	VIRQ_VMM_ACTION_RETARGET, /* reprogram entry @vector for @vcpu (masked around the change) */
+};
+struct virq_vmm_action {
+	enum virq_vmm_action_kind kind;
+	unsigned device, vector, vcpu;
+};
+
+#define VIRQ_VMM_MAX_ACTIONS 256
+
+struct virq_vmm_config {
+	unsigned vcpus;                  /* 1..VIRQ_VMM_MAX_VCPUS */
+	uint64_t halt_poll_ns;           /* KVM_CAP_HALT_POLL (0: off, the default for scenarios) */
+	unsigned ndevices;
+	struct virq_vmm_device_config devices[VIRQ_VMM_MAX_DEVICES];
+	unsigned nactions;
+	struct virq_vmm_action actions[VIRQ_VMM_MAX_ACTIONS];
+};
+
+struct virq_vmm;
+
+/*
+ * Check and build: devices, VFIO descriptors, VM, vCPUs, guest program. Nothing runs yet. On failure
+ * returns -errno and writes a message naming the device and what cannot be wired into @err.
+ */
+int virq_vmm_create(const struct virq_vmm_config *config, struct virq_vmm **out, char *err, size_t err_len);
+/* Start the vCPU threads and wait until the guest's drivers have programmed every device. */
+int virq_vmm_start(struct virq_vmm *vmm);
+/* Start / stop every device's traffic thread. */
+int virq_vmm_traffic_start(struct virq_vmm *vmm);
+void virq_vmm_traffic_stop(struct virq_vmm *vmm);
+/* Raise a device's cause (scripted steps). */
+int virq_vmm_raise(struct virq_vmm *vmm, unsigned device, unsigned cause);
+/* Run action @index of the config in the guest; returns when the guest has finished it. */
+int virq_vmm_guest_action(struct virq_vmm *vmm, unsigned index);
+/*
+ * Wait until nothing is in flight: every raised cause delivered, or held because the guest masked it.
+ * Returns 0, or -ETIMEDOUT after @timeout_ns (what is still in flight is then reported as lost).
+ */
+int virq_vmm_settle(struct virq_vmm *vmm, uint64_t timeout_ns);
+/* Stop the vCPUs (immediate_exit + signal, as QEMU does) and join their threads. */
+void virq_vmm_stop(struct virq_vmm *vmm);
+void virq_vmm_destroy(struct virq_vmm *vmm);
+
+/* Trace events, for timelines: called from the thread where the event happens. */
+enum virq_vmm_event_kind {
+	VIRQ_VMM_EVENT_RAISE,    /* device raised cause @source */
+	VIRQ_VMM_EVENT_HANDLER,  /* the guest handler of @source began (its status read) on @vcpu */
+	VIRQ_VMM_EVENT_ACK,      /* the guest acked @source on @vcpu */
+	VIRQ_VMM_EVENT_UNMASK,   /* VFIO unmasked the device's INTx line (resample) */
+	VIRQ_VMM_EVENT_ROUTE,    /* the VMM changed @source's MSI route (guest reprogrammed its entry) */
+};
+struct virq_vmm_event {
+	enum virq_vmm_event_kind kind;
+	uint64_t ns;          /* CLOCK_MONOTONIC */
+	unsigned device;
+	unsigned source;      /* vector index, 0 for INTx */
+	int vcpu;             /* -1 when no vCPU is involved */
+};
+typedef void virq_vmm_event_fn(void *ctx, const struct virq_vmm_event *event);
+/* Set before virq_vmm_start(). */
+void virq_vmm_set_event_handler(struct virq_vmm *vmm, virq_vmm_event_fn *fn, void *ctx);
+
+/* The report: one row per device source (MSI-X vector, or the INTx line). */
+struct virq_vmm_source_report {
+	unsigned device;
+	unsigned source;          /* vector index; 0 for INTx */
+	bool intx;
+	uint64_t raised;          /* device raises */
+	uint64_t delivered;       /* raises the guest driver serviced (acked) */
+	uint64_t coalesced;       /* raises merged into one still waiting for service */
+	uint64_t pending;         /* waiting because the guest masked the vector */
+	uint64_t lost;            /* raised - delivered - coalesced - pending: must be 0 */
+	uint64_t handler_runs;    /* handler entries (more than delivered when an interrupt re-fires) */
+	uint64_t per_vcpu[VIRQ_VMM_MAX_VCPUS]; /* handler runs per vCPU */
+	uint64_t stale;           /* handler runs on a vCPU the vector was no longer programmed for */
+	uint64_t p50_ns, p99_ns, max_ns; /* raise -> the handler's status read */
+};
+struct virq_vmm_report {
+	unsigned vcpus;
+	uint64_t elapsed_ns;                    /* since virq_vmm_start() */
+	uint64_t spurious_eoi[VIRQ_VMM_MAX_VCPUS]; /* EOIs with nothing in service, per vCPU */
+	unsigned nsources;
+	struct virq_vmm_source_report sources[]; /* devices in config order, vectors ascending */
+};
+/* A snapshot (any time; exact after virq_vmm_settle()), to free(); NULL if out of memory. */
+struct virq_vmm_report *virq_vmm_report(struct virq_vmm *vmm);
+
+/* The names a report prints. */
+const char *virq_vmm_device_name(const struct virq_vmm *vmm, unsigned device);
+const char *virq_vmm_delivery_name(enum virq_vmm_delivery delivery);
+
+#endif /* VIRQ_VMM_H */
