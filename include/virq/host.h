@@ -101,10 +101,17 @@ void virq_pci_function_traffic_stop(struct virq_pci_function *fn);
 /* Per-cause counters (a consistent snapshot taken under the function's lock). */
 struct virq_pci_cause_stats {
 	uint64_t raised;       /* raises of any origin */
-	uint64_t coalesced;    /* raises that found the status bit already set */
+	uint64_t coalesced;    /* raises that found the status bit already set (or, MSI/MSI-X, their
+				* vector's message already waiting: the message covers both) */
 	uint64_t acked;        /* set status bits the driver cleared through ACK */
 	uint64_t messages;     /* MSI/MSI-X messages sent, or INTx trigger signals */
 	uint64_t held;         /* messages now waiting in the physical PBA (vector not enabled by the host) */
+	uint64_t discarded;    /* messages thrown away: waiting ones at VFIO_DEVICE_RESET or at MSI disable
+				* (pending in the host IRQ), and raises of a function without an INTx pin
+				* while neither MSI nor MSI-X is enabled. Every raise made while MSI or MSI-X
+				* is enabled, and every raise of a function without a pin, is exactly one of:
+				* raised = coalesced + messages + held + discarded. In INTx mode one trigger
+				* signal serves every pending cause: messages counts it on each of them. */
 	bool status;           /* the status bit now */
 	uint64_t latency_p50_ns; /* raise (bit 0 -> 1) -> first STATUS read that saw it */
 	uint64_t latency_p99_ns;
@@ -117,7 +124,8 @@ int virq_pci_function_cause_stats(struct virq_pci_function *fn, unsigned cause,
  * VFIO device interface: a descriptor in virq's handle table that takes these <linux/vfio.h> ioctls
  * through virq_ioctl(): VFIO_DEVICE_GET_INFO, VFIO_DEVICE_GET_REGION_INFO, VFIO_DEVICE_GET_IRQ_INFO,
  * VFIO_DEVICE_SET_IRQS, VFIO_DEVICE_RESET; anything else is ENOTTY. Regions are vfio-pci's (BAR0-5, ROM,
- * CONFIG, VGA), each at offset index << 40; regions the function lacks have size 0. Closing the
+ * CONFIG, VGA), each at offset index << 40; BARs and ROM the function lacks have size 0, and VGA's
+ * info is EINVAL (not a VGA device), as vfio-pci answers. Closing the
  * descriptor (virq_close) disables every IRQ, as vfio-pci's release does.
  */
 int virq_vfio_device_open(struct virq_pci_function *fn); /* a descriptor, or -errno */
