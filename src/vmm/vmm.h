@@ -109,6 +109,8 @@ int virq_vmm_guest_action(struct virq_vmm *vmm, unsigned index);
  * Returns 0, or -ETIMEDOUT after @timeout_ns (what is still in flight is then reported as lost).
  */
 int virq_vmm_settle(struct virq_vmm *vmm, uint64_t timeout_ns);
+/* Why a vCPU stopped on its own ("guest shut down ..."), or NULL while all run. */
+const char *virq_vmm_failure(const struct virq_vmm *vmm);
 /* Stop the vCPUs (immediate_exit + signal, as QEMU does) and join their threads. */
 void virq_vmm_stop(struct virq_vmm *vmm);
 void virq_vmm_destroy(struct virq_vmm *vmm);

@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * guest_program.c - the guest the reference VMM boots: its device drivers and its "OS" actions, as one
+ * micro-op program (docs/guest.md) that every vCPU runs.
+ *
+ * vCPU 0 plays the boot CPU: it enables MSI-X through each device's configuration space (ECAM), programs
+ * every table entry for the vCPU the driver's affinity names, and routes each INTx line at the IOAPIC.
+ * Then every vCPU reports ready and halts. Handlers, one per guest vector:
+ *   - NIC (MSI-X vector k): read STATUS, ack bit k, work, EOI.
+ *   - INTx: read STATUS, ack, work, EOI. The misbehaving variant skips the ack every other run: its EOI
+ *     then finds the line still asserted, so the interrupt must fire again rather than hang.
+ *   - VMM_ACTION_VECTOR: read the action number from the mailbox and run that block (mask, unmask,
+ *     retarget one entry, or rotate a device's vectors one vCPU on), then report completion.
+ * The program has no computed addresses, so each action is its own block and the dispatcher counts down.
+ */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "vmm/vmm_internal.h"
+
+struct program {
+	FILE *out;
+};
+
+static void emit(struct program *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfprintf(p->out, fmt, ap);
+	va_end(ap);
+	fputc('\n', p->out);
+}
+
+static uint32_t msi_address(unsigned vcpu)
+{
+	return 0xfee00000u | (vcpu << 12); /* physical destination = APIC ID = vCPU id */
+}
+
+static uint64_t table_entry(const struct vmm_device *dev, unsigned k)
+{
+	return dev->table_gpa + (uint64_t)k * VMM_MSIX_ENTRY_SIZE;
+}
+
+static uint64_t ecam(const struct vmm_device *dev, unsigned offset)
+{
+	return VMM_ECAM_BASE + ((uint64_t)dev->cfg.requester_id << 12) + offset;
+}
+
+/* Program entry @k for @vcpu, masked around the change as drivers do when they move a vector. */
+static void emit_retarget(struct program *p, const struct vmm_device *dev, unsigned k, unsigned vcpu,
+			  bool leave_masked)
+{
+	emit(p, "    mmio_write 0x%llx, 4, 1", (unsigned long long)table_entry(dev, k) + 12);
+	emit(p, "    mmio_write 0x%llx, 4, 0x%x", (unsigned long long)table_entry(dev, k), msi_address(vcpu));
+	if (!leave_masked)
+		emit(p, "    mmio_write 0x%llx, 4, 0", (unsigned long long)table_entry(dev, k) + 12);
+}
+
+static void emit_boot(struct program *p, const struct virq_vmm *vmm)
+{
+	for (unsigned d = 0; d < vmm->ndevices; d++) {
+		const struct vmm_device *dev = &vmm->dev[d];
+		if (dev->cfg.msix_vectors) {
+			unsigned flags = dev->msix_cap + 2;
+			emit(p, "    ; %s: MSI-X on with the function masked, program the table, unmask",
+			     dev->cfg.name);
+			emit(p, "    mmio_write 0x%llx, 2, 0x%x", (unsigned long long)ecam(dev, flags),
+			     VMM_MSIX_FLAGS_ENABLE | VMM_MSIX_FLAGS_MASKALL);
+			for (unsigned k = 0; k < dev->cfg.msix_vectors; k++) {
+				uint64_t e = table_entry(dev, k);
+				emit(p, "    mmio_write 0x%llx, 4, 0x%x", (unsigned long long)e,
+				     msi_address(dev->cfg.affinity[k]));
+				emit(p, "    mmio_write 0x%llx, 4, 0", (unsigned long long)e + 4);
+				emit(p, "    mmio_write 0x%llx, 4, 0x%x", (unsigned long long)e + 8,
+				     dev->vec[k].guest_vector);
+				emit(p, "    mmio_write 0x%llx, 4, %u", (unsigned long long)e + 12,
+				     dev->cfg.start_masked ? 1 : 0);
+			}
+			emit(p, "    mmio_write 0x%llx, 2, 0x%x", (unsigned long long)ecam(dev, flags),
+			     VMM_MSIX_FLAGS_ENABLE);
+		}
+		if (dev->cfg.intx_pin) {
+			/* IOAPIC redirection entry: vector, fixed, physical, level-triggered, unmasked. */
+			emit(p, "    ; %s: INTx on IOAPIC pin %u", dev->cfg.name, dev->intx_gsi);
+			emit(p, "    mmio_write 0xfec00000, 4, 0x%x", 0x10 + 2 * dev->intx_gsi);
+			emit(p, "    mmio_write 0xfec00010, 4, 0x%x", 0x8000u | dev->intx_vector);
+			emit(p, "    mmio_write 0xfec00000, 4, 0x%x", 0x11 + 2 * dev->intx_gsi);
+			emit(p, "    mmio_write 0xfec00010, 4, 0x%x", dev->cfg.affinity[0] << 24);
+		}
+	}
+}
+
+static void emit_handlers(struct program *p, const struct virq_vmm *vmm)
+{
+	for (unsigned d = 0; d < vmm->ndevices; d++) {
+		const struct vmm_device *dev = &vmm->dev[d];
+		unsigned long long status = dev->bar_gpa[0] + VIRQ_PCI_REG_STATUS;
+		unsigned long long ack = dev->bar_gpa[0] + VIRQ_PCI_REG_ACK;
+
+		for (unsigned k = 0; k < dev->cfg.msix_vectors; k++) {
+			emit(p, "vector 0x%x:  ; %s vector %u", dev->vec[k].guest_vector, dev->cfg.name, k);
+			emit(p, "    mmio_read r1, 0x%llx, 8", status);
+			emit(p, "    mmio_write 0x%llx, 8, 0x%llx", ack, 1ull << k);
+			if (dev->cfg.handler_ns)
+				emit(p, "    spin %llu", (unsigned long long)dev->cfg.handler_ns);
+			emit(p, "    eoi");
+			emit(p, "    iret");
+		}
+		if (!dev->cfg.intx_pin)
+			continue;
+		emit(p, "vector 0x%x:  ; %s INTx", dev->intx_vector, dev->cfg.name);
+		emit(p, "    mmio_read r1, 0x%llx, 8", status);
+		if (dev->cfg.driver == VIRQ_VMM_DRIVER_INTX_NO_ACK) {
+			/* r%u toggles every run; on the runs where it was zero the driver "forgets" the ack. */
+			emit(p, "    jz r%u, intx_%u_skip", 2 + d % 12, d);
+			emit(p, "    mmio_write 0x%llx, 8, 1", ack);
+			emit(p, "    set r%u, 0", 2 + d % 12);
+			emit(p, "    jmp intx_%u_work", d);
+			emit(p, "intx_%u_skip:", d);
+			emit(p, "    set r%u, 1", 2 + d % 12);
+			emit(p, "intx_%u_work:", d);
+		} else {
+			emit(p, "    mmio_write 0x%llx, 8, 1", ack);
+		}
+		if (dev->cfg.handler_ns)
+			emit(p, "    spin %llu", (unsigned long long)dev->cfg.handler_ns);
+		emit(p, "    eoi");
+		emit(p, "    iret");
+	}
+}
+
+static void emit_action(struct program *p, const struct virq_vmm *vmm, const struct virq_vmm_action *a)
+{
+	const struct vmm_device *dev = &vmm->dev[a->device];
+	unsigned long long ctrl = table_entry(dev, a->vector) + 12;
+
+	switch (a->kind) {
+	case VIRQ_VMM_ACTION_MASK:
+		emit(p, "    mmio_write 0x%llx, 4, 1", ctrl);
+		break;
+	case VIRQ_VMM_ACTION_UNMASK:
+		emit(p, "    mmio_write 0x%llx, 4, 0", ctrl);
+		break;
+	case VIRQ_VMM_ACTION_RETARGET:
+		emit_retarget(p, dev, a->vector, a->vcpu, false);
+		break;
+	}
+}
+
+/* Rotation r of a retargeting device: vector k goes to (affinity[k] + r) mod vCPUs. */
+static void emit_rotation(struct program *p, const struct virq_vmm *vmm, const struct vmm_device *dev,
+			  unsigned r)
+{
+	for (unsigned k = 0; k < dev->cfg.msix_vectors; k++)
+		emit_retarget(p, dev, k, (dev->cfg.affinity[k] + r) % vmm->cfg.vcpus, dev->cfg.start_masked);
+}
+
+static void emit_action_dispatch(struct program *p, const struct virq_vmm *vmm)
+{
+	emit(p, "vector 0x%x:  ; the VMM asks for an action", VMM_ACTION_VECTOR);
+	emit(p, "    mmio_read r1, 0x%llx, 4", (unsigned long long)VMM_MAILBOX_ACTION);
+	for (unsigned i = 0; i < vmm->nactions; i++) {
+		emit(p, "    add r1, -1");
+		emit(p, "    jz r1, action_%u", i);
+	}
+	emit(p, "    jmp action_done");
+	for (unsigned i = 0; i < vmm->nactions; i++) {
+		const struct virq_vmm_action *a = &vmm->actions[i];
+		emit(p, "action_%u:", i);
+		if (i >= vmm->cfg.nactions) {
+			const struct vmm_device *dev = &vmm->dev[a->device];
+			emit_rotation(p, vmm, dev, a->vcpu);
+		} else {
+			emit_action(p, vmm, a);
+		}
+		emit(p, "    jmp action_done");
+	}
+	emit(p, "action_done:");
+	emit(p, "    mmio_write 0x%llx, 4, 0", (unsigned long long)VMM_MAILBOX_DONE);
+	emit(p, "    eoi");
+	emit(p, "    iret");
+}
+
+char *vmm_guest_program(const struct virq_vmm *vmm)
+{
+	struct program p;
+	char *text = NULL;
+	size_t len = 0;
+
+	p.out = open_memstream(&text, &len);
+	if (!p.out)
+		return NULL;
+	emit(&p, "; generated by the virq reference VMM");
+	emit_handlers(&p, vmm);
+	emit_action_dispatch(&p, vmm);
+	emit(&p, "main:");
+	emit(&p, "    mmio_write 0xfee000f0, 4, 0x1ff  ; software-enable the local APIC");
+	emit(&p, "    set r1, 0");
+	emit(&p, "    mmio_read r1, 0x%llx, 4  ; the VMM answers 1 on the boot vCPU",
+	     (unsigned long long)VMM_MAILBOX_READY);
+	emit(&p, "    jz r1, ready");
+	emit_boot(&p, vmm);
+	emit(&p, "ready:");
+	emit(&p, "    mmio_write 0x%llx, 4, 0", (unsigned long long)VMM_MAILBOX_READY);
+	emit(&p, "    sti");
+	emit(&p, "idle:");
+	emit(&p, "    hlt");
+	emit(&p, "    jmp idle");
+	if (fclose(p.out) != 0) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}

@@ -1,0 +1,306 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * msix.c - the MSI-X capability, table and PBA as the guest sees them, emulated by the VMM the way QEMU's
+ * vfio-pci does, and the GSI routes and irqfds that follow them.
+ *
+ * Every vector has one VFIO trigger eventfd for its whole life. While the guest has the vector unmasked
+ * (and delivery is IRQFD) that eventfd is an irqfd on the vector's MSI route, so the engine delivers
+ * without us. While it is masked, the irqfd is taken away and our watcher reads the eventfd instead: a
+ * message that arrives then sets the virtual PBA bit, and the unmask delivers it once with
+ * KVM_SIGNAL_MSI. The route is rewritten only when the entry's address or data really changed, and before
+ * the irqfd comes back, so an unmask after a retarget takes effect exactly once and on the new vCPU.
+ *
+ * Locking: dev->lock guards the emulated entries and each vector's binding; vmm->routes_lock the routing
+ * table (lock order: dev->lock, then routes_lock). The watcher calls vmm_msix_trigger_fired() under
+ * dev->lock too, so a message is either seen by the watcher (PBA) or by the irqfd, never by both.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "vmm/vmm_internal.h"
+
+/* Effective mask: the entry's bit, the function mask, or MSI-X not enabled. Caller holds dev->lock. */
+bool vmm_msix_masked(struct vmm_device *dev, unsigned k)
+{
+	return (dev->vec[k].ctrl & VMM_MSIX_CTRL_MASKBIT) || (dev->msix_flags & VMM_MSIX_FLAGS_MASKALL) ||
+	       !(dev->msix_flags & VMM_MSIX_FLAGS_ENABLE);
+}
+
+static int vmm_signal_msi(struct vmm_device *dev, unsigned k)
+{
+	struct kvm_msi msi = {
+		.address_lo = dev->vec[k].addr_lo,
+		.address_hi = dev->vec[k].addr_hi,
+		.data = dev->vec[k].data,
+	};
+	return virq_ioctl(dev->vmm->vm, KVM_SIGNAL_MSI, &msi) < 0 ? -errno : 0;
+}
+
+int vmm_routes_commit(struct virq_vmm *vmm)
+{
+	size_t max = 24 + (size_t)vmm->ndevices * VIRQ_VMM_MAX_VECTORS;
+	struct kvm_irq_routing *rt = calloc(1, sizeof(*rt) + max * sizeof(rt->entries[0]));
+	unsigned n = 0;
+	int ret = 0;
+
+	if (!rt)
+		return -ENOMEM;
+	for (unsigned pin = 0; pin < 24; pin++, n++) {
+		rt->entries[n].gsi = pin;
+		rt->entries[n].type = KVM_IRQ_ROUTING_IRQCHIP;
+		rt->entries[n].u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+		rt->entries[n].u.irqchip.pin = pin;
+	}
+	for (unsigned d = 0; d < vmm->ndevices; d++) {
+		for (unsigned k = 0; k < vmm->dev[d].cfg.msix_vectors; k++) {
+			struct vmm_msix_vector *v = &vmm->dev[d].vec[k];
+			if (!v->route_valid)
+				continue;
+			rt->entries[n].gsi = v->gsi;
+			rt->entries[n].type = KVM_IRQ_ROUTING_MSI;
+			rt->entries[n].u.msi.address_lo = v->route_addr_lo;
+			rt->entries[n].u.msi.data = v->route_data;
+			n++;
+		}
+	}
+	rt->nr = n;
+	if (virq_ioctl(vmm->vm, KVM_SET_GSI_ROUTING, rt) < 0)
+		ret = -errno;
+	free(rt);
+	return ret;
+}
+
+/* Point vector @k's route at what the guest programmed, if that changed. Caller holds dev->lock. */
+static int vmm_msix_update_route(struct vmm_device *dev, unsigned k)
+{
+	struct virq_vmm *vmm = dev->vmm;
+	struct vmm_msix_vector *v = &dev->vec[k];
+	int ret = 0;
+
+	pthread_mutex_lock(&vmm->routes_lock);
+	if (!v->route_valid || v->route_addr_lo != v->addr_lo || v->route_data != v->data) {
+		bool was_valid = v->route_valid;
+		uint32_t old_addr = v->route_addr_lo, old_data = v->route_data;
+
+		v->route_valid = true;
+		v->route_addr_lo = v->addr_lo;
+		v->route_data = v->data;
+		ret = vmm_routes_commit(vmm);
+		if (ret < 0) {
+			v->route_valid = was_valid;
+			v->route_addr_lo = old_addr;
+			v->route_data = old_data;
+		} else {
+			atomic_store(&v->target_vcpu, (int)((v->addr_lo >> 12) & 0xff));
+			uint64_t now = vmm_now_ns();
+			atomic_store(&v->route_changed_ns, now);
+			vmm_emit(vmm, VIRQ_VMM_EVENT_ROUTE, now, dev->index, k, (int)((v->addr_lo >> 12) & 0xff));
+		}
+	}
+	pthread_mutex_unlock(&vmm->routes_lock);
+	return ret;
+}
+
+static int vmm_irqfd(struct vmm_device *dev, unsigned k, bool assign)
+{
+	struct kvm_irqfd irqfd = {
+		.fd = (uint32_t)dev->vec[k].trigger,
+		.gsi = dev->vec[k].gsi,
+		.flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN,
+	};
+	return virq_ioctl(dev->vmm->vm, KVM_IRQFD, &irqfd) < 0 ? -errno : 0;
+}
+
+/*
+ * Bring vector @k's plumbing in line with its entry: bound as an irqfd exactly when delivery is IRQFD and
+ * the vector is unmasked; a pending message delivered once when it is unmasked. Caller holds dev->lock.
+ */
+static int vmm_msix_sync(struct vmm_device *dev, unsigned k)
+{
+	struct vmm_msix_vector *v = &dev->vec[k];
+	bool masked = vmm_msix_masked(dev, k);
+	bool want_bound = dev->cfg.delivery == VIRQ_VMM_DELIVERY_IRQFD && !masked;
+	int ret = 0;
+
+	if (!masked && dev->cfg.delivery == VIRQ_VMM_DELIVERY_IRQFD)
+		ret = vmm_msix_update_route(dev, k);
+	if (ret == 0 && want_bound && !v->irqfd_bound) {
+		ret = vmm_unwatch(dev->vmm, v->trigger);
+		if (ret == 0)
+			ret = vmm_irqfd(dev, k, true);
+		if (ret == 0)
+			v->irqfd_bound = true;
+	} else if (ret == 0 && !want_bound && v->irqfd_bound) {
+		ret = vmm_irqfd(dev, k, false);
+		if (ret == 0)
+			ret = vmm_watch(dev->vmm, v->trigger, VMM_COOKIE(dev->index, k));
+		if (ret == 0)
+			v->irqfd_bound = false;
+	}
+	if (ret == 0 && !masked && v->pending) {
+		v->pending = false;
+		ret = vmm_signal_msi(dev, k);
+	}
+	return ret;
+}
+
+void vmm_msix_trigger_fired(struct vmm_device *dev, unsigned k)
+{
+	pthread_mutex_lock(&dev->lock);
+	if (vmm_msix_masked(dev, k))
+		dev->vec[k].pending = true;
+	else
+		vmm_signal_msi(dev, k); /* USERSPACE delivery, or a message read just before the irqfd came back */
+	pthread_mutex_unlock(&dev->lock);
+}
+
+/* VFIO: give the host every vector's trigger (enable) or take MSI-X away (disable). */
+static int vmm_msix_vfio(struct vmm_device *dev, bool enable)
+{
+	unsigned n = enable ? dev->cfg.msix_vectors : 0;
+	size_t argsz = sizeof(struct vfio_irq_set) + n * sizeof(int32_t);
+	struct vfio_irq_set *set = calloc(1, argsz);
+	int ret = 0;
+
+	if (!set)
+		return -ENOMEM;
+	set->argsz = (uint32_t)argsz;
+	set->flags = VFIO_IRQ_SET_ACTION_TRIGGER | (enable ? VFIO_IRQ_SET_DATA_EVENTFD : VFIO_IRQ_SET_DATA_NONE);
+	set->index = VFIO_PCI_MSIX_IRQ_INDEX;
+	set->start = 0;
+	set->count = n;
+	for (unsigned k = 0; k < n; k++)
+		((int32_t *)set->data)[k] = dev->vec[k].trigger;
+	if (virq_ioctl(dev->vfio, VFIO_DEVICE_SET_IRQS, set) < 0)
+		ret = -errno;
+	free(set);
+	return ret;
+}
+
+int vmm_msix_write_flags(struct vmm_device *dev, uint16_t flags)
+{
+	int ret = 0;
+
+	flags &= VMM_MSIX_FLAGS_ENABLE | VMM_MSIX_FLAGS_MASKALL;
+	pthread_mutex_lock(&dev->lock);
+	bool was_enabled = dev->msix_flags & VMM_MSIX_FLAGS_ENABLE;
+	bool enable = flags & VMM_MSIX_FLAGS_ENABLE;
+	if (enable != was_enabled)
+		ret = vmm_msix_vfio(dev, enable);
+	if (ret == 0) {
+		dev->msix_flags = flags;
+		for (unsigned k = 0; k < dev->cfg.msix_vectors && ret == 0; k++)
+			ret = vmm_msix_sync(dev, k);
+	}
+	pthread_mutex_unlock(&dev->lock);
+	return ret;
+}
+
+/* One aligned dword of entry @k (field 0-3). Caller holds dev->lock. */
+static void vmm_msix_entry_write(struct vmm_device *dev, unsigned k, unsigned field, uint32_t value)
+{
+	struct vmm_msix_vector *v = &dev->vec[k];
+	uint32_t *fields[] = { &v->addr_lo, &v->addr_hi, &v->data, &v->ctrl };
+
+	if (field == 3)
+		value &= VMM_MSIX_CTRL_MASKBIT; /* the rest of Vector Control is reserved */
+	if (*fields[field] == value)
+		return; /* only real transitions act */
+	*fields[field] = value;
+	/* A masked entry's new address or data takes effect at unmask; an unmasked one's right away. */
+	int ret = vmm_msix_sync(dev, k);
+	if (ret < 0)
+		fprintf(stderr, "virq vmm: %s vector %u: %s\n", dev->cfg.name, k, strerror(-ret));
+}
+
+static uint32_t vmm_msix_entry_read(struct vmm_device *dev, unsigned k, unsigned field)
+{
+	struct vmm_msix_vector *v = &dev->vec[k];
+	uint32_t fields[] = { v->addr_lo, v->addr_hi, v->data, v->ctrl };
+	return fields[field];
+}
+
+/*
+ * A guest access at @gpa: true if it hit the table or PBA (handled here), false if it belongs to the
+ * device. The PCI spec allows aligned dword and qword accesses; anything else is ignored (reads as ones).
+ */
+bool vmm_msix_table_access(struct vmm_device *dev, uint64_t gpa, uint8_t *data, unsigned len, bool write)
+{
+	unsigned n = dev->cfg.msix_vectors;
+	uint64_t table_end = dev->table_gpa + (uint64_t)n * VMM_MSIX_ENTRY_SIZE;
+	uint64_t pba_end = dev->pba_gpa + ((n + 63) / 64) * 8;
+	bool in_table = n && gpa >= dev->table_gpa && gpa < table_end;
+	bool in_pba = n && gpa >= dev->pba_gpa && gpa < pba_end;
+
+	if (!in_table && !in_pba)
+		return false;
+	if ((len != 4 && len != 8) || gpa % len) {
+		if (!write)
+			memset(data, 0xff, len);
+		return true;
+	}
+	pthread_mutex_lock(&dev->lock);
+	if (in_pba) {
+		if (!write) {
+			uint64_t bits = 0;
+			unsigned first = (unsigned)(gpa - dev->pba_gpa) * 8;
+			for (unsigned b = 0; b < len * 8 && first + b < n; b++)
+				bits |= (uint64_t)dev->vec[first + b].pending << b;
+			memcpy(data, &bits, len);
+		}
+	} else {
+		unsigned k = (unsigned)((gpa - dev->table_gpa) / VMM_MSIX_ENTRY_SIZE);
+		unsigned field = (unsigned)((gpa - dev->table_gpa) % VMM_MSIX_ENTRY_SIZE) / 4;
+		for (unsigned i = 0; i < len / 4; i++) {
+			uint32_t dword;
+			if (write) {
+				memcpy(&dword, data + 4 * i, 4);
+				vmm_msix_entry_write(dev, k, field + i, dword);
+			} else {
+				dword = vmm_msix_entry_read(dev, k, field + i);
+				memcpy(data + 4 * i, &dword, 4);
+			}
+		}
+	}
+	pthread_mutex_unlock(&dev->lock);
+	return true;
+}
+
+int vmm_msix_init(struct vmm_device *dev, char *err, size_t err_len)
+{
+	for (unsigned k = 0; k < dev->cfg.msix_vectors; k++) {
+		struct vmm_msix_vector *v = &dev->vec[k];
+		v->ctrl = VMM_MSIX_CTRL_MASKBIT; /* vectors come out of reset masked */
+		atomic_init(&v->target_vcpu, -1);
+		v->trigger = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (v->trigger < 0 || vmm_watch(dev->vmm, v->trigger, VMM_COOKIE(dev->index, k)) < 0) {
+			snprintf(err, err_len, "device %s: vector %u: %s", dev->cfg.name, k, strerror(errno));
+			return -errno;
+		}
+	}
+	return 0;
+}
+
+void vmm_msix_teardown(struct vmm_device *dev)
+{
+	pthread_mutex_lock(&dev->lock);
+	if (dev->msix_flags & VMM_MSIX_FLAGS_ENABLE)
+		vmm_msix_vfio(dev, false);
+	for (unsigned k = 0; k < dev->cfg.msix_vectors; k++) {
+		struct vmm_msix_vector *v = &dev->vec[k];
+		if (v->irqfd_bound)
+			vmm_irqfd(dev, k, false);
+		else if (v->trigger >= 0)
+			vmm_unwatch(dev->vmm, v->trigger);
+		v->irqfd_bound = false;
+		if (v->trigger >= 0)
+			close(v->trigger);
+		v->trigger = -1;
+	}
+	pthread_mutex_unlock(&dev->lock);
+}

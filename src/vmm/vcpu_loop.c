@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vcpu_loop.c - one thread per vCPU in the KVM_RUN loop, as QEMU's vCPU threads run: enter the guest,
+ * handle the exit on the same thread, enter again.
+ *
+ * Stopping follows QEMU with KVM: set run->immediate_exit, then signal the thread (a signal with an empty
+ * handler, never used to deliver interrupts); KVM_RUN then fails with EINTR, at once or at its next
+ * entry, and the thread leaves. Any other way out (a vector without a handler shuts the vCPU down, an
+ * access nobody claims) is recorded with a readable reason and wakes whoever waits on the guest.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "vmm/vmm_internal.h"
+
+#define VMM_STOP_SIGNAL (SIGRTMIN + 3)
+
+static void vmm_stop_signal_handler(int sig)
+{
+	(void)sig;
+}
+
+static void vmm_vcpu_failed(struct vmm_vcpu *vcpu, int err, const char *fmt, unsigned long long arg)
+{
+	struct virq_vmm *vmm = vcpu->vmm;
+
+	vcpu->exit_errno = err;
+	snprintf(vcpu->exit_reason, sizeof(vcpu->exit_reason), fmt, arg);
+	pthread_mutex_lock(&vmm->mailbox_lock);
+	vmm->vcpu_failed = true;
+	pthread_cond_broadcast(&vmm->mailbox_cond);
+	pthread_mutex_unlock(&vmm->mailbox_lock);
+}
+
+static void *vmm_vcpu_main(void *arg)
+{
+	struct vmm_vcpu *vcpu = arg;
+	struct kvm_run *run = vcpu->run;
+
+	for (;;) {
+		if (virq_ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
+			if (errno != EINTR)
+				vmm_vcpu_failed(vcpu, errno, "KVM_RUN failed (errno %llu)", (unsigned long long)errno);
+			return NULL; /* EINTR: the VMM stopped us */
+		}
+		switch (run->exit_reason) {
+		case KVM_EXIT_MMIO: {
+			int ret = vmm_handle_mmio(vcpu, run);
+			if (ret < 0) {
+				vmm_vcpu_failed(vcpu, -ret, "guest access at 0x%llx failed",
+						(unsigned long long)run->mmio.phys_addr);
+				return NULL;
+			}
+			break;
+		}
+		case KVM_EXIT_SHUTDOWN:
+			vmm_vcpu_failed(vcpu, EFAULT, "guest shut down (a vector without a handler?)", 0);
+			return NULL;
+		default:
+			vmm_vcpu_failed(vcpu, EIO, "unexpected exit %llu", run->exit_reason);
+			return NULL;
+		}
+	}
+}
+
+int vmm_vcpus_start(struct virq_vmm *vmm)
+{
+	struct sigaction sa = { .sa_handler = vmm_stop_signal_handler };
+
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(VMM_STOP_SIGNAL, &sa, NULL) < 0)
+		return -errno;
+	for (unsigned i = 0; i < vmm->cfg.vcpus; i++) {
+		struct vmm_vcpu *vcpu = &vmm->vcpu[i];
+		int ret = pthread_create(&vcpu->thread, NULL, vmm_vcpu_main, vcpu);
+		if (ret)
+			return -ret;
+		vcpu->started = true;
+	}
+	return 0;
+}
+
+void vmm_vcpus_stop(struct virq_vmm *vmm)
+{
+	for (unsigned i = 0; i < vmm->cfg.vcpus; i++) {
+		struct vmm_vcpu *vcpu = &vmm->vcpu[i];
+		if (!vcpu->started)
+			continue;
+		__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_RELEASE);
+		pthread_kill(vcpu->thread, VMM_STOP_SIGNAL);
+		pthread_join(vcpu->thread, NULL);
+		vcpu->started = false;
+		vcpu->run->immediate_exit = 0;
+	}
+}
