@@ -75,9 +75,16 @@ int virq_pci_function_destroy(struct virq_pci_function *fn);
 /* Raise cause @cause now (scripted raises, tests). -EINVAL if out of range. */
 int virq_pci_function_raise(struct virq_pci_function *fn, unsigned cause);
 
-/* Observe raises (for tracing): called on the raising thread, outside the function's lock. */
-typedef void virq_pci_raise_observer(void *ctx, unsigned cause, uint64_t raise_ns);
-void virq_pci_function_observe(struct virq_pci_function *fn, virq_pci_raise_observer *observer, void *ctx);
+/*
+ * Observe the function (for tracing): a raise of @cause, or an INTx unmask request VFIO processed (by
+ * ioctl or by the unmask eventfd; @cause 0). Called on the thread where it happens, outside the lock.
+ */
+enum virq_pci_event {
+	VIRQ_PCI_EVENT_RAISE,
+	VIRQ_PCI_EVENT_INTX_UNMASK,
+};
+typedef void virq_pci_observer(void *ctx, enum virq_pci_event event, unsigned cause, uint64_t ns);
+void virq_pci_function_observe(struct virq_pci_function *fn, virq_pci_observer *observer, void *ctx);
 
 /* Traffic: a device thread raising causes round-robin over @causes_mask. */
 enum virq_traffic_pattern {

@@ -167,7 +167,7 @@ void virq_pci_function_reset_locked(struct virq_pci_function *fn)
 int virq_pci_function_raise(struct virq_pci_function *fn, unsigned cause)
 {
 	struct virq_pci_signal sig = {.fd = -1};
-	virq_pci_raise_observer *observer;
+	virq_pci_observer *observer;
 	void *observer_ctx;
 
 	if (cause >= fn->desc.causes)
@@ -189,11 +189,21 @@ int virq_pci_function_raise(struct virq_pci_function *fn, unsigned cause)
 	pthread_mutex_unlock(&fn->lock);
 	virq_pci_signal_end(fn, sig);
 	if (observer)
-		observer(observer_ctx, cause, now);
+		observer(observer_ctx, VIRQ_PCI_EVENT_RAISE, cause, now);
 	return 0;
 }
 
-void virq_pci_function_observe(struct virq_pci_function *fn, virq_pci_raise_observer *observer, void *ctx)
+void virq_pci_notify(struct virq_pci_function *fn, enum virq_pci_event event, unsigned cause)
+{
+	pthread_mutex_lock(&fn->lock);
+	virq_pci_observer *observer = fn->observer;
+	void *ctx = fn->observer_ctx;
+	pthread_mutex_unlock(&fn->lock);
+	if (observer)
+		observer(ctx, event, cause, virq_pci_now_ns());
+}
+
+void virq_pci_function_observe(struct virq_pci_function *fn, virq_pci_observer *observer, void *ctx)
 {
 	pthread_mutex_lock(&fn->lock);
 	fn->observer = observer;

@@ -72,7 +72,7 @@ struct virq_pci_function {
 	struct virq_pci_cause *cause;             /* [L:lock] desc.causes entries */
 	uint8_t *msix_table;                      /* [L:lock] 16 bytes per entry, physical */
 	struct virq_pci_vector *vec;              /* [L:lock] nvec entries */
-	virq_pci_raise_observer *observer;        /* [L:lock] */
+	virq_pci_observer *observer;              /* [L:lock] */
 	void *observer_ctx;                       /* [L:lock] */
 
 	/* The host (vfio-pci) state; changed with igate and lock held, read with either. */
@@ -115,6 +115,8 @@ struct virq_pci_signal virq_pci_signal_begin_locked(struct virq_pci_function *fn
 void virq_pci_signal_end(struct virq_pci_function *fn, struct virq_pci_signal sig);
 void virq_pci_sync_signals(struct virq_pci_function *fn);
 uint64_t virq_pci_now_ns(void);
+/* Tell the observer (if any) about @event; call without fn->lock. */
+void virq_pci_notify(struct virq_pci_function *fn, enum virq_pci_event event, unsigned cause);
 /* INTx: the host handler (vfio_intx_handler) if the line is asserted and unmasked; returns the trigger
  * to signal or -1. Counts the message on every pending cause. */
 int virq_pci_intx_handler_locked(struct virq_pci_function *fn);

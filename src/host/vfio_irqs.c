@@ -108,6 +108,7 @@ static void intx_unmask(struct virq_pci_function *fn)
 	struct virq_pci_signal sig = virq_pci_signal_begin_locked(fn, virq_vfio_intx_unmask_locked(fn));
 	pthread_mutex_unlock(&fn->lock);
 	virq_pci_signal_end(fn, sig);
+	virq_pci_notify(fn, VIRQ_PCI_EVENT_INTX_UNMASK, 0);
 }
 
 void virq_vfio_intx_virq_disable(struct virq_pci_function *fn, bool disabled)

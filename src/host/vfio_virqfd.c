@@ -42,12 +42,17 @@ static uint64_t drain(int fd)
 static void virqfd_fired(struct virq_pci_function *fn, uint64_t gen)
 {
 	struct virq_pci_signal sig = {.fd = -1};
+	bool unmasked = false;
 
 	pthread_mutex_lock(&fn->lock);
-	if (fn->unmask_gen == gen && fn->unmask_efd >= 0 && drain(fn->unmask_efd))
+	if (fn->unmask_gen == gen && fn->unmask_efd >= 0 && drain(fn->unmask_efd)) {
 		sig = virq_pci_signal_begin_locked(fn, virq_vfio_intx_unmask_locked(fn));
+		unmasked = true;
+	}
 	pthread_mutex_unlock(&fn->lock);
 	virq_pci_signal_end(fn, sig);
+	if (unmasked)
+		virq_pci_notify(fn, VIRQ_PCI_EVENT_INTX_UNMASK, 0);
 }
 
 /* watch_epfd is written before the thread starts and closed after it is joined. */

@@ -159,10 +159,15 @@ static int vmm_check(const struct virq_vmm_config *cfg, char *err, size_t err_le
 
 /* ---- building ---------------------------------------------------------------------------------------- */
 
-static void vmm_raise_observed(void *ctx, unsigned cause, uint64_t raise_ns)
+static void vmm_device_observed(void *ctx, enum virq_pci_event event, unsigned cause, uint64_t ns)
 {
 	struct vmm_device *dev = ctx;
+	uint64_t raise_ns = ns;
 
+	if (event == VIRQ_PCI_EVENT_INTX_UNMASK) {
+		vmm_emit(dev->vmm, VIRQ_VMM_EVENT_UNMASK, ns, dev->index, 0, -1);
+		return;
+	}
 	if (dev->cfg.msix_vectors) {
 		uint64_t none = 0;
 		atomic_compare_exchange_strong(&dev->vec[cause].waiting_since_ns, &none, raise_ns);
@@ -233,7 +238,7 @@ static int vmm_device_create(struct virq_vmm *vmm, unsigned d, char *err, size_t
 		if (!dev->msix_cap)
 			return vmm_fail(err, err_len, -ENODEV, "device %s: no MSI-X capability", cfg->name);
 	}
-	virq_pci_function_observe(dev->fn, vmm_raise_observed, dev);
+	virq_pci_function_observe(dev->fn, vmm_device_observed, dev);
 	return 0;
 }
 

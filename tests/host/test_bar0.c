@@ -10,9 +10,10 @@ struct observed {
 	uint64_t last_ns;
 };
 
-static void observe(void *ctx, unsigned cause, uint64_t raise_ns)
+static void observe(void *ctx, enum virq_pci_event event, unsigned cause, uint64_t raise_ns)
 {
 	struct observed *o = ctx;
+	assert_int_equal(event, VIRQ_PCI_EVENT_RAISE); /* no INTx here: only raises */
 	o->count++;
 	o->last = cause;
 	o->last_ns = raise_ns;

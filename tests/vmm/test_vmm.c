@@ -4,6 +4,7 @@
  * drivers, checked through the report a user reads (delivered per vector and vCPU, pending, lost).
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -45,6 +46,15 @@ static void config_default(struct virq_vmm_config *cfg)
 						    .vcpu = 0 };
 }
 
+/* Trace events seen, by kind (the handler runs on vCPU, device and VFIO threads). */
+static _Atomic unsigned events[VIRQ_VMM_EVENT_ROUTE + 1];
+
+static void count_event(void *ctx, const struct virq_vmm_event *event)
+{
+	(void)ctx;
+	events[event->kind]++;
+}
+
 static struct virq_vmm *vmm_started(const struct virq_vmm_config *cfg)
 {
 	struct virq_vmm *vmm;
@@ -53,6 +63,9 @@ static struct virq_vmm *vmm_started(const struct virq_vmm_config *cfg)
 
 	if (ret < 0)
 		fail_msg("virq_vmm_create: %s", err);
+	for (unsigned i = 0; i <= VIRQ_VMM_EVENT_ROUTE; i++)
+		events[i] = 0;
+	virq_vmm_set_event_handler(vmm, count_event, NULL);
 	ret = virq_vmm_start(vmm);
 	if (ret < 0)
 		fail_msg("virq_vmm_start: %d (%s)", ret, virq_vmm_failure(vmm) ? virq_vmm_failure(vmm) : "-");
@@ -102,6 +115,12 @@ static void test_each_source_once_on_its_vcpu(void **state)
 	assert_int_equal(intx->delivered, 1);
 	assert_int_equal(intx->handler_runs, 1);
 	assert_int_equal(intx->lost, 0);
+	/* The trace saw every raise, a handler and an ack for each, the INTx unmask at EOI, four routes. */
+	assert_int_equal(events[VIRQ_VMM_EVENT_RAISE], 5);
+	assert_int_equal(events[VIRQ_VMM_EVENT_HANDLER], 5);
+	assert_int_equal(events[VIRQ_VMM_EVENT_ACK], 5);
+	assert_int_equal(events[VIRQ_VMM_EVENT_UNMASK], 1);
+	assert_int_equal(events[VIRQ_VMM_EVENT_ROUTE], 4);
 	free(r);
 	virq_vmm_destroy(vmm);
 }
