@@ -36,6 +36,60 @@ extern "C" {
 /* KVM_CREATE_VM type of an arm64 VM. Refused with EINVAL until virq models the GICv3. */
 #define VIRQ_VM_TYPE_ARM64 0x5649u
 
+/*
+ * Seed 002: MSI-X table emulation in the engine (docs/msix-mmio.md). Never merged into Linux; the names
+ * are the patch series', the numbers are virq's:
+ *  - the ioctls use KVMIO numbers 0xe8/0xe9. Linux up to 6.18 uses 0x00-0xd5 and the device ioctls
+ *    0xe0-0xe3; out-of-tree patches favour 0xf0-0xff, so virq stays below them.
+ *  - the capability and exit reason use virq's extension range 0x5649xxxx ("VI", as VIRQ_VM_TYPE_ARM64),
+ *    far above Linux's capabilities (246 in 6.18) and exit reasons (< 50).
+ */
+#define KVM_CAP_MSIX_MMIO 0x56490001
+#define KVM_EXIT_MSIX_ROUTING_UPDATE 0x56490001u
+
+/* KVM_REGISTER_MSIX_MMIO / KVM_UNREGISTER_MSIX_MMIO argument, exactly as the seed has it. */
+struct kvm_msix_mmio_user {
+	__u32 dev_id;
+	__u16 type;            /* one device type bit | one MMIO type bit */
+	__u16 max_entries_nr;  /* entries of the table, 1..2048; the PBA covers as many bits */
+	__u64 base_addr;       /* guest-physical address of the table (16-byte aligned) or PBA (8-byte) */
+	__u64 base_va;         /* the VMM's copy: max_entries_nr * 16 bytes (table) or the PBA's qwords */
+	__u64 flags;           /* must be 0 */
+	__u64 reserved[4];     /* must be 0 */
+};
+
+/* Device type (low byte of type). */
+#define KVM_MSIX_MMIO_TYPE_ASSIGNED_DEV (1 << 0)
+/* MMIO type (high byte of type). The PBA type is virq's addition: the PBA may sit in another BAR. */
+#define KVM_MSIX_MMIO_TYPE_BASE_TABLE (1 << 8)
+#define KVM_MSIX_MMIO_TYPE_BASE_PBA (1 << 9)
+
+#define KVM_REGISTER_MSIX_MMIO _IOW(KVMIO, 0xe8, struct kvm_msix_mmio_user)
+#define KVM_UNREGISTER_MSIX_MMIO _IOW(KVMIO, 0xe9, struct kvm_msix_mmio_user)
+
+/*
+ * KVM_EXIT_MSIX_ROUTING_UPDATE payload, in kvm_run's exit union (reach it with
+ * kvm_run_msix_routing_update()). The op that caused it completes on the next KVM_RUN, as an MMIO write
+ * does; the VMM updates the GSI route of the entry (KVM_SET_GSI_ROUTING) before that.
+ */
+struct kvm_msix_routing_update {
+	__u32 dev_id;
+	__u32 entry;           /* index in the table */
+	__u32 address_lo;      /* the entry as the guest has now programmed it */
+	__u32 address_hi;
+	__u32 data;
+	__u32 flags;           /* KVM_MSIX_ROUTING_UPDATE_* */
+};
+/* The guest changed the entry's address or data: its interrupts are held until the route follows. */
+#define KVM_MSIX_ROUTING_UPDATE_ADDRESS_DATA (1u << 0)
+/* The guest unmasked an entry no GSI is bound to (virq_vm_msix_mmio_bind): bind one to deliver it. */
+#define KVM_MSIX_ROUTING_UPDATE_UNBOUND_UNMASK (1u << 1)
+
+static inline struct kvm_msix_routing_update *kvm_run_msix_routing_update(struct kvm_run *run)
+{
+	return (struct kvm_msix_routing_update *)(void *)run->padding;
+}
+
 /**
  * virq_open() - open the virq "system" handle, the counterpart of open("/dev/kvm").
  *

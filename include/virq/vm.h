@@ -11,8 +11,12 @@
 #define VIRQ_VM_H
 
 #include <linux/kvm.h>
+#include <linux/pci_regs.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "virq/kvm.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -99,8 +103,86 @@ struct virq_gsi_counts {
 			      * assert stays pending in the IOAPIC and is delivered at the EOI */
 	uint64_t irqfd_signals; /* eventfd signals consumed by irqfds on this GSI */
 	uint64_t resamples;  /* resampler acks (EOI or unmask) */
+	uint64_t pended;     /* asserts held in an MSI-X pending bit (masked or route out of date); each is
+			      * counted delivered/coalesced/ignored when its entry replays it, so
+			      * raised = delivered + coalesced + ignored + the entry's pending bit (0 or 1) */
 };
 int virq_vm_gsi_counts(struct virq_vm *vm, uint32_t gsi, struct virq_gsi_counts *out);
+
+/*
+ * MSI-X table emulation (seed 002, docs/msix-mmio.md). A device's table and PBA are registered with
+ * virq_vm_register_msix_mmio() (KVM_REGISTER_MSIX_MMIO); guest accesses to them are then handled inside
+ * KVM_RUN. The engine owns the table state from then on: base_va (the VMM's copy) is read at
+ * registration and by virq_vm_msix_mmio_restore(), and written by virq_vm_msix_mmio_save() and at
+ * unregistration. A device is named by dev_id; its table and PBA are two registrations of it.
+ */
+
+/**
+ * virq_vm_register_msix_mmio() - KVM_REGISTER_MSIX_MMIO: claim the table or PBA window @u describes and
+ * load its state from u->base_va (a table: entries of 16 bytes; a PBA: (max_entries_nr + 63) / 64 qwords).
+ * Registering the table and the PBA of one dev_id (in either order) needs the same max_entries_nr.
+ * A new device starts with MSI-X enabled and not function-masked (see virq_vm_msix_mmio_set_control).
+ * Returns 0, or -EINVAL (non-zero flags or reserved, type not exactly ASSIGNED_DEV plus one of
+ * BASE_TABLE / BASE_PBA, max_entries_nr 0 or above 2048 or differing from the device's, base_addr not
+ * aligned (16 bytes for a table, 8 for a PBA), window wrapping past 2^64, base_va not aligned likewise),
+ * -EFAULT (base_va NULL), -EEXIST (dev_id+type registered, or the window overlaps a registered one, the
+ * LAPIC page or the IOAPIC window), -ENOSPC (VIRQ_MSIX_MAX_REGIONS windows registered), -ENOMEM.
+ */
+#define VIRQ_MSIX_MAX_ENTRIES 2048 /* PCI: the table size field encodes N - 1 in 11 bits */
+#define VIRQ_MSIX_MAX_REGIONS 256  /* windows per VM: a table and a PBA for 128 devices */
+int virq_vm_register_msix_mmio(struct virq_vm *vm, const struct kvm_msix_mmio_user *u);
+
+/**
+ * virq_vm_unregister_msix_mmio() - KVM_UNREGISTER_MSIX_MMIO, keyed by u->dev_id and u->type (the other
+ * fields are ignored but flags and reserved must be 0). The window's state is written to its base_va
+ * first, so the VMM can take over. When the device's last window goes, its GSI bindings go too.
+ * Returns 0, -EINVAL (flags, reserved, type as for registration), -ENXIO (not registered).
+ */
+int virq_vm_unregister_msix_mmio(struct virq_vm *vm, const struct kvm_msix_mmio_user *u);
+
+/**
+ * virq_vm_msix_mmio_bind() - say which GSI delivers table entry @entry of device @dev_id, so that the
+ * entry's mask bit, the function mask and pending bits act on that GSI's deliveries (irqfds, KVM_IRQ_LINE).
+ * The GSI's route itself stays the VMM's (KVM_SET_GSI_ROUTING). @gsi VIRQ_MSIX_NO_GSI unbinds. Binding
+ * also confirms the entry's route is current (ends the hold after a routing update) and delivers a
+ * pending event if the entry is deliverable. When it returns, every later delivery on @gsi is gated.
+ * Returns 0, -ENXIO (no such device), -EINVAL (entry or gsi out of range), -EBUSY (@gsi is bound to
+ * another entry).
+ */
+#define VIRQ_MSIX_NO_GSI UINT32_MAX
+int virq_vm_msix_mmio_bind(struct virq_vm *vm, uint32_t dev_id, uint32_t entry, uint32_t gsi);
+
+/**
+ * virq_vm_msix_mmio_set_control() - the function's MSI-X Message Control register, which lives in config
+ * space (the VMM's), as the guest wrote it: PCI_MSIX_FLAGS_ENABLE and PCI_MSIX_FLAGS_MASKALL are used,
+ * other bits ignored. Disabled or function-masked, every vector is held pending; clearing either
+ * delivers what is pending. Any thread, also while vCPUs run.
+ * Returns 0 or -ENXIO (no such device).
+ */
+int virq_vm_msix_mmio_set_control(struct virq_vm *vm, uint32_t dev_id, uint16_t msg_ctrl);
+
+/**
+ * virq_vm_msix_mmio_save() - write the device's table and pending bits to the base_va of its windows
+ * (a snapshot; pending bits may change right after on other threads). Any thread.
+ * virq_vm_msix_mmio_restore() - the reverse: reload the engine's state from the base_va copies, the
+ * save/restore path. Refused while any vCPU of the VM is inside KVM_RUN (the guest may be programming the
+ * table: a VMM overwriting it then loses the guest's writes); delivers what the restored state has
+ * pending and unmasked. Both return 0, -ENXIO (no such device); restore also -EBUSY.
+ */
+int virq_vm_msix_mmio_save(struct virq_vm *vm, uint32_t dev_id);
+int virq_vm_msix_mmio_restore(struct virq_vm *vm, uint32_t dev_id);
+
+/* What the in-engine table did for one device (relaxed counters, exact once traffic stops). */
+struct virq_msix_counts {
+	uint64_t reads, writes;   /* guest accesses handled without an exit (table and PBA) */
+	uint64_t ignored;         /* of those, ignored: bad size or alignment, writes to the PBA */
+	uint64_t mask_changes;    /* per-vector mask bit transitions */
+	uint64_t routing_exits;   /* KVM_EXIT_MSIX_ROUTING_UPDATE exits */
+	uint64_t pended;          /* deliveries held in a pending bit (0 -> 1 transitions) */
+	uint64_t replayed;        /* pending events delivered at unmask, route update, bind or restore */
+};
+/* Returns 0 or -ENXIO. */
+int virq_vm_msix_mmio_counts(struct virq_vm *vm, uint32_t dev_id, struct virq_msix_counts *out);
 
 /**
  * virq_vm_vcpu_create() - KVM_CREATE_VCPU: vCPU @id is also its APIC ID.

@@ -158,7 +158,8 @@ static long virq_vm_ioctl(void *object, unsigned long request, unsigned long arg
 	/* The rest take a structure; a NULL pointer is -EFAULT, as copy_from_user would say. */
 	if (!arg && (request == KVM_IRQFD || request == KVM_SIGNAL_MSI || request == KVM_ENABLE_CAP ||
 		     request == KVM_SET_USER_MEMORY_REGION || request == KVM_GET_IRQCHIP ||
-		     request == KVM_SET_IRQCHIP))
+		     request == KVM_SET_IRQCHIP || request == KVM_REGISTER_MSIX_MMIO ||
+		     request == KVM_UNREGISTER_MSIX_MMIO))
 		return -EFAULT;
 	switch (request) {
 	case KVM_IRQFD:
@@ -173,6 +174,10 @@ static long virq_vm_ioctl(void *object, unsigned long request, unsigned long arg
 		return virq_vm_get_irqchip(vm, VIRQ_ARG(struct kvm_irqchip, arg));
 	case KVM_SET_IRQCHIP:
 		return virq_vm_set_irqchip(vm, VIRQ_ARG(struct kvm_irqchip, arg));
+	case KVM_REGISTER_MSIX_MMIO:
+		return virq_vm_register_msix_mmio(vm, VIRQ_ARG(struct kvm_msix_mmio_user, arg));
+	case KVM_UNREGISTER_MSIX_MMIO:
+		return virq_vm_unregister_msix_mmio(vm, VIRQ_ARG(struct kvm_msix_mmio_user, arg));
 	default:
 		return -ENOTTY;
 	}

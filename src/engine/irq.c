@@ -5,10 +5,11 @@
  * kvm_set_irq() semantics: the GSI is looked up in the routing table current at the time of the call and
  * every route of it is set; the status combines the per-route results (negative ones are skipped; the
  * others are summed; -1 if none was non-negative). The per-GSI counters count what happened to each
- * assert: delivered (>0), coalesced (0) or ignored (<0).
+ * assert: delivered (>0), coalesced (0) or ignored (<0), or held in an MSI-X pending bit (pended).
  */
 #include <errno.h>
 
+#include "engine/msix_mmio.h"
 #include "engine/probes.h"
 #include "engine/rcu.h"
 #include "engine/routing.h"
@@ -26,9 +27,13 @@ int virq_vm_deliver_msi(struct virq_vm *vm, uint32_t address_lo, uint32_t addres
 	return virq_vm_deliver(vm, &irq);
 }
 
-static void virq_vm_count_result(struct virq_gsi_stats *st, int status)
+void virq_vm_count_outcome(struct virq_vm *vm, uint32_t gsi, int status)
 {
-	virq_count(&st->raised);
+	struct virq_gsi_stats *st;
+
+	if (gsi >= KVM_MAX_IRQ_ROUTES)
+		return;
+	st = &vm->gsi_stats[gsi];
 	if (status > 0)
 		virq_count(&st->delivered);
 	else if (status == 0)
@@ -37,24 +42,49 @@ static void virq_vm_count_result(struct virq_gsi_stats *st, int status)
 		virq_count(&st->ignored);
 }
 
-int virq_vm_set_irq(struct virq_vm *vm, unsigned source, uint32_t gsi, bool level, uint64_t raise_ns)
+int virq_routing_set_gsi(struct virq_vm *vm, const struct virq_routing *rt, unsigned source, uint32_t gsi,
+			 bool level, uint64_t raise_ns)
 {
 	int status = -1;
+
+	if (!rt || gsi >= rt->nr_gsi)
+		return status;
+	for (uint32_t i = rt->first[gsi]; i != VIRQ_ROUTE_NONE; i = rt->routes[i].next) {
+		const struct virq_route *route = &rt->routes[i];
+		int r = route->set(vm, route, source, level, raise_ns);
+		if (r >= 0)
+			status = r + (status < 0 ? 0 : status);
+	}
+	return status;
+}
+
+/*
+ * A GSI bound to an MSI-X table entry (msix_mmio.c) goes through the entry's gate: masked, disabled or
+ * waiting for a route update, the assert is held in the entry's pending bit instead of delivered, and is
+ * counted when the entry replays it. Unbound GSIs cost one pointer load here.
+ */
+int virq_vm_set_irq(struct virq_vm *vm, unsigned source, uint32_t gsi, bool level, uint64_t raise_ns)
+{
+	bool counted = level && gsi < KVM_MAX_IRQ_ROUTES;
+	bool held = false;
+	int status;
 
 	VIRQ_PROBE(raise, gsi, level, source);
 	virq_rcu_read_lock();
 	const struct virq_routing *rt = virq_rcu_deref(vm->routing);
-	if (rt && gsi < rt->nr_gsi) {
-		for (uint32_t i = rt->first[gsi]; i != VIRQ_ROUTE_NONE; i = rt->routes[i].next) {
-			const struct virq_route *route = &rt->routes[i];
-			int r = route->set(vm, route, source, level, raise_ns);
-			if (r >= 0)
-				status = r + (status < 0 ? 0 : status);
-		}
-	}
+	struct virq_msix_entry *entry = counted ? virq_rcu_deref(vm->msix_gsi[gsi]) : NULL;
+	if (entry)
+		status = virq_msix_raise(vm, entry, rt, gsi, raise_ns, &held);
+	else
+		status = virq_routing_set_gsi(vm, rt, source, gsi, level, raise_ns);
 	virq_rcu_read_unlock();
-	if (level && gsi < KVM_MAX_IRQ_ROUTES)
-		virq_vm_count_result(&vm->gsi_stats[gsi], status);
+	if (counted) {
+		virq_count(&vm->gsi_stats[gsi].raised);
+		if (held)
+			virq_count(&vm->gsi_stats[gsi].pended);
+		else
+			virq_vm_count_outcome(vm, gsi, status);
+	}
 	return status;
 }
 

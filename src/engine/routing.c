@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/msix_mmio.h"
 #include "engine/rcu.h"
 #include "engine/vm.h"
 
@@ -207,6 +208,9 @@ int virq_vm_routing_replace(struct virq_vm *vm, const struct kvm_irq_routing_ent
 	/* The resample-on-unmask decision and EOI interest follow the reverse map. */
 	if (atomic_load_explicit(&vm->has_irqchip, memory_order_acquire))
 		virq_ioapic_notifiers_changed(&vm->ioapic);
+	/* MSI-X entries held for a route update: the grace period above means no delivery still uses the
+	 * old table, so their pending events now go through the new one. */
+	virq_msix_routing_changed(vm);
 	return 0;
 }
 

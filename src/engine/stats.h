@@ -16,6 +16,7 @@ struct virq_gsi_stats {
 	_Atomic uint64_t ignored;
 	_Atomic uint64_t irqfd_signals;
 	_Atomic uint64_t resamples;
+	_Atomic uint64_t pended;
 };
 
 static inline void virq_count(_Atomic uint64_t *counter)

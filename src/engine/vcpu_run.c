@@ -5,8 +5,9 @@
  * At every op boundary the vCPU checks, by reading memory only, whether the VMM asked it to stop
  * (run->immediate_exit) and whether an interrupt may have arrived (`event`, see vcpu.h); if the guest
  * has interrupts enabled and the LAPIC has a vector above PPR, it is taken before the op. Accesses that
- * the engine claims (LAPIC page, IOAPIC window, guest RAM) are handled here; every other access exits
- * to the VMM through struct kvm_run and completes on the next KVM_RUN, as with KVM.
+ * the engine claims (LAPIC page, IOAPIC window, registered MSI-X tables and PBAs, guest RAM) are handled
+ * here; every other access exits to the VMM through struct kvm_run and completes on the next KVM_RUN, as
+ * with KVM.
  *
  * Signals: blocked while ops run, unblocked (atomically, by epoll_pwait) while the vCPU sleeps in hlt,
  * and restored on return, so the VMM's "set immediate_exit, then signal the thread" always stops the vCPU
@@ -17,6 +18,7 @@
 #include <signal.h>
 #include <string.h>
 
+#include "engine/msix_mmio.h"
 #include "engine/probes.h"
 #include "engine/vcpu.h"
 #include "engine/vm.h"
@@ -72,6 +74,15 @@ static enum virq_step virq_exit_mmio(struct virq_vcpu *vcpu, uint64_t addr, unsi
 	return VIRQ_STEP_EXIT;
 }
 
+/* The guest changed an MSI-X entry's address or data (msix_mmio.c filled the payload): like an MMIO
+ * write, the op completes on the next KVM_RUN, after the VMM has updated the route. */
+static enum virq_step virq_exit_msix_routing_update(struct virq_vcpu *vcpu)
+{
+	vcpu->run->exit_reason = KVM_EXIT_MSIX_ROUTING_UPDATE;
+	vcpu->exit_pending = VIRQ_EXIT_PENDING_WRITE;
+	return VIRQ_STEP_EXIT;
+}
+
 static enum virq_step virq_exit_pio(struct virq_vcpu *vcpu, uint16_t port, unsigned size, bool out,
 				    uint64_t value)
 {
@@ -101,6 +112,8 @@ static bool virq_vcpu_ioapic_claims(struct virq_vcpu *vcpu, uint64_t addr, unsig
 
 static enum virq_step virq_vcpu_mmio_write(struct virq_vcpu *vcpu, uint64_t addr, unsigned size, uint64_t value)
 {
+	enum virq_msix_access msix;
+
 	if (virq_vcpu_lapic_claims(vcpu, addr, size)) {
 		/* The LAPIC takes aligned 32-bit accesses; KVM ignores others. */
 		if (size == 4 && (addr & 3) == 0)
@@ -108,6 +121,10 @@ static enum virq_step virq_vcpu_mmio_write(struct virq_vcpu *vcpu, uint64_t addr
 		vcpu->reevaluate = true; /* TPR, EOI or SVR may have changed what is deliverable */
 	} else if (virq_vcpu_ioapic_claims(vcpu, addr, size)) {
 		virq_ioapic_mmio_write(&vcpu->vm->ioapic, addr - VIRQ_IOAPIC_BASE, size, value);
+	} else if ((msix = virq_msix_mmio_write(vcpu->vm, addr, size, value,
+						 kvm_run_msix_routing_update(vcpu->run))) != VIRQ_MSIX_UNCLAIMED) {
+		if (msix == VIRQ_MSIX_EXIT)
+			return virq_exit_msix_routing_update(vcpu);
 	} else if (virq_vm_write_guest(vcpu->vm, addr, &value, size) < 0) {
 		return virq_exit_mmio(vcpu, addr, size, true, value);
 	}
@@ -133,7 +150,8 @@ static enum virq_step virq_vcpu_mmio_read(struct virq_vcpu *vcpu, const struct v
 			value = virq_lapic_mmio_read(&vcpu->lapic, (uint32_t)(op->addr - VIRQ_LAPIC_BASE));
 	} else if (virq_vcpu_ioapic_claims(vcpu, op->addr, op->size)) {
 		value = virq_ioapic_mmio_read(&vcpu->vm->ioapic, op->addr - VIRQ_IOAPIC_BASE, op->size);
-	} else if (virq_vm_read_guest(vcpu->vm, op->addr, &value, op->size) < 0) {
+	} else if (virq_msix_mmio_read(vcpu->vm, op->addr, op->size, &value) == VIRQ_MSIX_UNCLAIMED &&
+		   virq_vm_read_guest(vcpu->vm, op->addr, &value, op->size) < 0) {
 		return virq_exit_mmio(vcpu, op->addr, op->size, false, 0);
 	}
 	vcpu->cpu.regs[op->reg] = value;

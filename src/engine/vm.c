@@ -3,7 +3,7 @@
  * vm.c - VM life cycle, KVM_CREATE_IRQCHIP, capabilities, and the IOAPIC's view of the engine.
  *
  * Destruction order mirrors KVM's VM release: irqfds are shut down first (so no injection can reach a
- * vCPU being freed), then the poller, resamplers, vCPUs, IOAPIC, routing and memory slots.
+ * vCPU being freed), then the poller, resamplers, MSI-X tables, vCPUs, IOAPIC, routing and memory slots.
  */
 #include "engine/vm.h"
 
@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/msix_mmio.h"
 #include "engine/rcu.h"
 #include "engine/routing.h"
 #include "engine/vcpu.h"
@@ -89,6 +90,7 @@ int virq_vm_create(unsigned long type, struct virq_vm **out)
 	atomic_init(&vm->halt_poll_max_ns, VIRQ_DEFAULT_HALT_POLL_NS);
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_mutex_init(&vm->irqfd_lock, NULL);
+	pthread_mutex_init(&vm->msix_lock, NULL);
 	virq_poller_init(&vm->poller);
 	*out = vm;
 	return 0;
@@ -100,6 +102,7 @@ static void virq_vm_destroy(struct virq_vm *vm)
 	virq_poller_stop(vm);
 	virq_irqfd_table_free(vm);
 	virq_resampler_free_all(vm);
+	virq_msix_free_all(vm);
 	for (unsigned i = 0; i < VIRQ_MAX_VCPUS; i++)
 		if (vm->vcpus[i])
 			virq_vcpu_destroy(vm->vcpus[i]);
@@ -108,6 +111,7 @@ static void virq_vm_destroy(struct virq_vm *vm)
 	virq_routing_free(vm->routing);
 	virq_memslots_free(vm->memslots);
 	free(vm->apic_map);
+	pthread_mutex_destroy(&vm->msix_lock);
 	pthread_mutex_destroy(&vm->irqfd_lock);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm);
@@ -250,6 +254,7 @@ long virq_vm_check_extension(struct virq_vm *vm, long cap)
 	case KVM_CAP_HALT_POLL:
 	case KVM_CAP_ENABLE_CAP_VM:
 	case KVM_CAP_READONLY_MEM:
+	case KVM_CAP_MSIX_MMIO:
 		return 1;
 	case KVM_CAP_IRQ_ROUTING:
 		return KVM_MAX_IRQ_ROUTES;
@@ -295,5 +300,6 @@ int virq_vm_gsi_counts(struct virq_vm *vm, uint32_t gsi, struct virq_gsi_counts 
 	out->ignored = virq_counter_read(&st->ignored);
 	out->irqfd_signals = virq_counter_read(&st->irqfd_signals);
 	out->resamples = virq_counter_read(&st->resamples);
+	out->pended = virq_counter_read(&st->pended);
 	return 0;
 }

@@ -6,8 +6,8 @@
  * [L:x] protected by lock x, [R] published with release and read under RCU (engine/rcu.h),
  * [P] owned by the VM's irqfd poller thread.
  *
- * Lock order (outer first): vm->lock -> vm->irqfd_lock -> virq_bound_lock -> ioapic->lock
- * (docs/locking.md). No lock is held across virq_rcu_synchronize() that a reader could need.
+ * Lock order (outer first): vm->lock -> vm->irqfd_lock -> virq_bound_lock -> ioapic->lock, and
+ * vm->msix_lock -> msix device lock (docs/locking.md). No lock is held across virq_rcu_synchronize() that a reader could need.
  */
 #ifndef VIRQ_ENGINE_VM_H
 #define VIRQ_ENGINE_VM_H
@@ -35,6 +35,8 @@ struct virq_irqfd;
 struct virq_resampler;
 struct virq_memslots;
 struct virq_irqfd_table;
+struct virq_msix_set;
+struct virq_msix_entry;
 
 /* Immutable snapshot of the VM's LAPICs, replaced whole when a vCPU is created (KVM's APIC map). */
 struct virq_apic_map {
@@ -75,6 +77,11 @@ struct virq_vm {
 	uint32_t irqfd_gen;               /* [L:irqfd_lock] generation of the last irqfd bound */
 	struct virq_resampler *_Atomic resamplers[KVM_MAX_IRQ_ROUTES]; /* [R] by GSI; written under irqfd_lock */
 
+	pthread_mutex_t msix_lock;        /* MSI-X registrations and GSI bindings (msix_mmio.c) */
+	struct virq_msix_set *_Atomic msix; /* [R] registered tables and PBAs; replaced whole under msix_lock */
+	struct virq_msix_entry *_Atomic msix_gsi[KVM_MAX_IRQ_ROUTES]; /* [R] entry bound to each GSI;
+							 * written under msix_lock */
+
 	struct virq_poller poller;
 
 	struct virq_gsi_stats gsi_stats[KVM_MAX_IRQ_ROUTES];
@@ -93,6 +100,11 @@ int virq_vm_deliver(struct virq_vm *vm, const struct virq_apic_irq *irq);
 int virq_vm_set_irq(struct virq_vm *vm, unsigned source, uint32_t gsi, bool level, uint64_t raise_ns);
 int virq_vm_deliver_msi(struct virq_vm *vm, uint32_t address_lo, uint32_t address_hi, uint32_t data,
 			uint64_t raise_ns);
+/* Set every route of @gsi in @rt (caller in RCU); KVM's combined status. No counting. */
+int virq_routing_set_gsi(struct virq_vm *vm, const struct virq_routing *rt, unsigned source, uint32_t gsi,
+			 bool level, uint64_t raise_ns);
+/* Count what became of one assert of @gsi (delivered, coalesced or ignored by @status), not the raise. */
+void virq_vm_count_outcome(struct virq_vm *vm, uint32_t gsi, int status);
 
 /* routing.c */
 int virq_routing_install_default(struct virq_vm *vm);
