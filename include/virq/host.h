@@ -76,11 +76,14 @@ int virq_pci_function_destroy(struct virq_pci_function *fn);
 int virq_pci_function_raise(struct virq_pci_function *fn, unsigned cause);
 
 /*
- * Observe the function (for tracing): a raise of @cause, or an INTx unmask request VFIO processed (by
- * ioctl or by the unmask eventfd; @cause 0). Called on the thread where it happens, outside the lock.
+ * Observe the function (for tracing and accounting): a raise of @cause that set its status bit (called
+ * before the interrupt it causes is signalled, so an observer sees it before any handler can), a raise
+ * that found the bit set, or an INTx unmask request VFIO processed (by ioctl or by the unmask eventfd;
+ * @cause 0). Called on the thread where it happens, outside the function's lock.
  */
 enum virq_pci_event {
 	VIRQ_PCI_EVENT_RAISE,
+	VIRQ_PCI_EVENT_RAISE_COALESCED,
 	VIRQ_PCI_EVENT_INTX_UNMASK,
 };
 typedef void virq_pci_observer(void *ctx, enum virq_pci_event event, unsigned cause, uint64_t ns);

@@ -167,6 +167,7 @@ void virq_pci_function_reset_locked(struct virq_pci_function *fn)
 int virq_pci_function_raise(struct virq_pci_function *fn, unsigned cause)
 {
 	struct virq_pci_signal sig = {.fd = -1};
+	enum virq_pci_event event = VIRQ_PCI_EVENT_RAISE;
 	virq_pci_observer *observer;
 	void *observer_ctx;
 
@@ -178,6 +179,7 @@ int virq_pci_function_raise(struct virq_pci_function *fn, unsigned cause)
 	c->raised++;
 	if (fn->status & bit(cause)) {
 		c->coalesced++;
+		event = VIRQ_PCI_EVENT_RAISE_COALESCED;
 	} else {
 		fn->status |= bit(cause);
 		c->raise_ns = now;
@@ -187,9 +189,9 @@ int virq_pci_function_raise(struct virq_pci_function *fn, unsigned cause)
 	observer = fn->observer;
 	observer_ctx = fn->observer_ctx;
 	pthread_mutex_unlock(&fn->lock);
-	virq_pci_signal_end(fn, sig);
 	if (observer)
-		observer(observer_ctx, VIRQ_PCI_EVENT_RAISE, cause, now);
+		observer(observer_ctx, event, cause, now);
+	virq_pci_signal_end(fn, sig);
 	return 0;
 }
 

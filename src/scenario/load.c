@@ -119,6 +119,7 @@ static int load_vm(struct loader *ld)
 	if (vm->arch == VIRQ_SY_ARCH_ARM64)
 		return fail(ld, "vm.arch", "arch arm64 is not supported yet (only x86_64)");
 	ld->sc->arch = "x86_64";
+	cfg->msix_table_in_vmm = vm->msix_table == VIRQ_SY_MSIX_TABLE_VMM;
 	if (unsigned_in(ld, "vm.vcpus", vm->vcpus, 1, 1, VIRQ_VMM_MAX_VCPUS, &cfg->vcpus))
 		return -EINVAL;
 	return duration_in(ld, "vm.halt_poll", vm->halt_poll, 0, 0, MAX_HALT_POLL_NS, &cfg->halt_poll_ns);

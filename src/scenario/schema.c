@@ -39,6 +39,9 @@
 static const cyaml_strval_t arch_strings[] = {
 	{ "x86_64", VIRQ_SY_ARCH_X86_64 }, { "arm64", VIRQ_SY_ARCH_ARM64 },
 };
+static const cyaml_strval_t msix_table_strings[] = {
+	{ "engine", VIRQ_SY_MSIX_TABLE_ENGINE }, { "vmm", VIRQ_SY_MSIX_TABLE_VMM },
+};
 static const cyaml_strval_t delivery_strings[] = {
 	{ "irqfd", VIRQ_SY_DELIVERY_IRQFD }, { "resample", VIRQ_SY_DELIVERY_RESAMPLE },
 	{ "userspace", VIRQ_SY_DELIVERY_USERSPACE },
@@ -60,6 +63,7 @@ static const cyaml_schema_field_t vm_fields[] = {
 	OPT_ENUM("arch", struct virq_sy_vm, arch, arch_strings),
 	OPT_STR("vcpus", struct virq_sy_vm, vcpus),
 	OPT_STR("halt_poll", struct virq_sy_vm, halt_poll),
+	OPT_ENUM("msix_table", struct virq_sy_vm, msix_table, msix_table_strings),
 	CYAML_FIELD_END,
 };
 static const cyaml_schema_field_t bar_fields[] = {

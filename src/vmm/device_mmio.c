@@ -14,7 +14,7 @@
 
 #include "vmm/vmm_internal.h"
 
-static struct vmm_device *vmm_device_by_rid(struct virq_vmm *vmm, unsigned rid)
+struct vmm_device *vmm_device_by_rid(struct virq_vmm *vmm, unsigned rid)
 {
 	for (unsigned d = 0; d < vmm->ndevices; d++)
 		if (vmm->dev[d].cfg.requester_id == rid)
@@ -71,7 +71,10 @@ static void vmm_status_read(struct vmm_vcpu *vcpu, struct vmm_device *dev)
 	vmm_emit(vcpu->vmm, VIRQ_VMM_EVENT_HANDLER, now, dev->index, 0, (int)vcpu->id);
 }
 
-/* The driver acked @bits: for an MSI-X device each bit is the vector whose handler is running. */
+/*
+ * The driver is acking @bits: for an MSI-X device each bit is the vector whose handler is running. Called
+ * before the write reaches the device, so a raise that follows the ack at once records its own time.
+ */
 static void vmm_ack_write(struct vmm_vcpu *vcpu, struct vmm_device *dev, uint64_t bits)
 {
 	uint64_t now = vmm_now_ns();
@@ -88,9 +91,13 @@ static void vmm_ack_write(struct vmm_vcpu *vcpu, struct vmm_device *dev, uint64_
 		uint64_t since = atomic_exchange(&v->waiting_since_ns, 0);
 		atomic_fetch_add(&v->handler_runs, 1);
 		atomic_fetch_add(&v->per_vcpu[vcpu->id], 1);
-		/* Raised after its route moved away from this vCPU, yet delivered here: stale. */
-		if (atomic_load(&v->target_vcpu) != (int)vcpu->id && since &&
-		    since > atomic_load(&v->route_changed_ns))
+		/*
+		 * Raised after its route moved away from this vCPU, yet delivered here: stale. Not judged while
+		 * a route change is being committed, when either vCPU is right.
+		 */
+		unsigned seq = atomic_load(&v->route_seq);
+		if (!(seq & 1) && atomic_load(&v->target_vcpu) != (int)vcpu->id && since &&
+		    since > atomic_load(&v->route_changed_ns) && seq == atomic_load(&v->route_seq))
 			atomic_fetch_add(&v->stale, 1);
 		uint64_t began = vcpu->reading_device == (int)dev->index ? vcpu->read_ns : now;
 		vmm_emit(vcpu->vmm, VIRQ_VMM_EVENT_HANDLER, began, dev->index, k, (int)vcpu->id);
@@ -111,14 +118,14 @@ static int vmm_bar_access(struct vmm_vcpu *vcpu, uint64_t gpa, uint8_t *data, un
 	struct vmm_device *dev = &vmm->dev[d];
 	if (vmm_msix_table_access(dev, gpa, data, len, write))
 		return 0;
-	int ret = vmm_vfio_access(dev, VFIO_PCI_BAR0_REGION_INDEX + bar, offset, data, len, write);
-	if (ret == 0 && bar == 0 && offset == VIRQ_PCI_REG_STATUS && !write)
-		vmm_status_read(vcpu, dev);
-	if (ret == 0 && bar == 0 && offset == VIRQ_PCI_REG_ACK && write) {
+	if (bar == 0 && offset == VIRQ_PCI_REG_ACK && write) {
 		uint64_t bits = 0;
 		memcpy(&bits, data, len < 8 ? len : 8);
 		vmm_ack_write(vcpu, dev, bits);
 	}
+	int ret = vmm_vfio_access(dev, VFIO_PCI_BAR0_REGION_INDEX + bar, offset, data, len, write);
+	if (ret == 0 && bar == 0 && offset == VIRQ_PCI_REG_STATUS && !write)
+		vmm_status_read(vcpu, dev);
 	return ret;
 }
 

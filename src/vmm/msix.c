@@ -10,6 +10,11 @@
  * KVM_SIGNAL_MSI. The route is rewritten only when the entry's address or data really changed, and before
  * the irqfd comes back, so an unmask after a retarget takes effect exactly once and on the new vCPU.
  *
+ * With the table in the engine (seed 002, the default for irqfd delivery) the engine owns entries, masks
+ * and pending bits: every trigger is an irqfd for good, each entry is bound to its GSI, and the VMM only
+ * hears of the table when the guest changes an entry's address or data (KVM_EXIT_MSIX_ROUTING_UPDATE),
+ * which it answers with the new route. The VMM's own copy of the entries then only mirrors the routes.
+ *
  * Locking: dev->lock guards the emulated entries and each vector's binding; vmm->routes_lock the routing
  * table (lock order: dev->lock, then routes_lock). The watcher calls vmm_msix_trigger_fired() under
  * dev->lock too, so a message is either seen by the watcher (PBA) or by the irqfd, never by both.
@@ -22,11 +27,23 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <virq/vm.h>
+
 #include "vmm/vmm_internal.h"
 
-/* Effective mask: the entry's bit, the function mask, or MSI-X not enabled. Caller holds dev->lock. */
+/*
+ * Effective mask: the entry's bit, the function mask, or MSI-X not enabled. Caller holds dev->lock.
+ * With the table in the engine, the entry's bit is the engine's: a save brings it into our copy.
+ */
 bool vmm_msix_masked(struct vmm_device *dev, unsigned k)
 {
+	if (dev->table_in_engine) {
+		uint32_t ctrl = VMM_MSIX_CTRL_MASKBIT;
+		if (virq_vm_msix_mmio_save(dev->vmm->engine, dev->cfg.requester_id) == 0)
+			memcpy(&ctrl, (uint8_t *)dev->table_copy + k * VMM_MSIX_ENTRY_SIZE + 12, 4);
+		return (ctrl & VMM_MSIX_CTRL_MASKBIT) || (dev->msix_flags & VMM_MSIX_FLAGS_MASKALL) ||
+		       !(dev->msix_flags & VMM_MSIX_FLAGS_ENABLE);
+	}
 	return (dev->vec[k].ctrl & VMM_MSIX_CTRL_MASKBIT) || (dev->msix_flags & VMM_MSIX_FLAGS_MASKALL) ||
 	       !(dev->msix_flags & VMM_MSIX_FLAGS_ENABLE);
 }
@@ -75,7 +92,10 @@ int vmm_routes_commit(struct virq_vmm *vmm)
 	return ret;
 }
 
-/* Point vector @k's route at what the guest programmed, if that changed. Caller holds dev->lock. */
+/*
+ * Point vector @k's route at what the guest programmed, if that changed. Returns 1 if it rewrote the
+ * route, 0 if the route already matched, or -errno. Caller holds dev->lock.
+ */
 static int vmm_msix_update_route(struct vmm_device *dev, unsigned k)
 {
 	struct virq_vmm *vmm = dev->vmm;
@@ -90,6 +110,11 @@ static int vmm_msix_update_route(struct vmm_device *dev, unsigned k)
 		v->route_valid = true;
 		v->route_addr_lo = v->addr_lo;
 		v->route_data = v->data;
+		/*
+		 * While the commit runs, an interrupt may land on either vCPU (the engine even replays held
+		 * ones inside it): the odd sequence tells the stale check not to judge those.
+		 */
+		atomic_fetch_add(&v->route_seq, 1);
 		ret = vmm_routes_commit(vmm);
 		if (ret < 0) {
 			v->route_valid = was_valid;
@@ -100,7 +125,9 @@ static int vmm_msix_update_route(struct vmm_device *dev, unsigned k)
 			uint64_t now = vmm_now_ns();
 			atomic_store(&v->route_changed_ns, now);
 			vmm_emit(vmm, VIRQ_VMM_EVENT_ROUTE, now, dev->index, k, (int)((v->addr_lo >> 12) & 0xff));
+			ret = 1;
 		}
+		atomic_fetch_add(&v->route_seq, 1);
 	}
 	pthread_mutex_unlock(&vmm->routes_lock);
 	return ret;
@@ -129,6 +156,8 @@ static int vmm_msix_sync(struct vmm_device *dev, unsigned k)
 
 	if (!masked && dev->cfg.delivery == VIRQ_VMM_DELIVERY_IRQFD)
 		ret = vmm_msix_update_route(dev, k);
+	if (ret > 0)
+		ret = 0;
 	if (ret == 0 && want_bound && !v->irqfd_bound) {
 		ret = vmm_unwatch(dev->vmm, v->trigger);
 		if (ret == 0)
@@ -192,7 +221,11 @@ int vmm_msix_write_flags(struct vmm_device *dev, uint16_t flags)
 	bool enable = flags & VMM_MSIX_FLAGS_ENABLE;
 	if (enable != was_enabled)
 		ret = vmm_msix_vfio(dev, enable);
-	if (ret == 0) {
+	if (ret == 0 && dev->table_in_engine) {
+		ret = virq_vm_msix_mmio_set_control(dev->vmm->engine, dev->cfg.requester_id, flags);
+		if (ret == 0)
+			dev->msix_flags = flags;
+	} else if (ret == 0) {
 		dev->msix_flags = flags;
 		for (unsigned k = 0; k < dev->cfg.msix_vectors && ret == 0; k++)
 			ret = vmm_msix_sync(dev, k);
@@ -271,24 +304,95 @@ bool vmm_msix_table_access(struct vmm_device *dev, uint64_t gpa, uint8_t *data, 
 	return true;
 }
 
+int vmm_msix_routing_update(struct vmm_device *dev, const struct kvm_msix_routing_update *update)
+{
+	unsigned k = update->entry;
+	int ret;
+
+	if (k >= dev->cfg.msix_vectors || !(update->flags & KVM_MSIX_ROUTING_UPDATE_ADDRESS_DATA))
+		return -EINVAL; /* every entry is bound, so an unbound unmask cannot happen */
+	pthread_mutex_lock(&dev->lock);
+	dev->vec[k].addr_lo = update->address_lo;
+	dev->vec[k].addr_hi = update->address_hi;
+	dev->vec[k].data = update->data;
+	ret = vmm_msix_update_route(dev, k);
+	/* The entry went back to what the route already says: confirm it, or the engine keeps holding. */
+	if (ret == 0)
+		ret = virq_vm_msix_mmio_bind(dev->vmm->engine, dev->cfg.requester_id, k, dev->vec[k].gsi);
+	pthread_mutex_unlock(&dev->lock);
+	return ret < 0 ? ret : 0;
+}
+
+static int vmm_msix_window(struct vmm_device *dev, unsigned long request, uint16_t type, uint64_t gpa,
+			   void *copy)
+{
+	struct kvm_msix_mmio_user u = {
+		.dev_id = dev->cfg.requester_id,
+		.type = KVM_MSIX_MMIO_TYPE_ASSIGNED_DEV | type,
+		.max_entries_nr = (uint16_t)dev->cfg.msix_vectors,
+		.base_addr = gpa,
+		.base_va = (uint64_t)(uintptr_t)copy,
+	};
+	return virq_ioctl(dev->vmm->vm, request, &u) < 0 ? -errno : 0;
+}
+
+/* Hand the table and PBA to the engine and make every trigger an irqfd on its GSI for good. */
+static int vmm_msix_engine_init(struct vmm_device *dev)
+{
+	unsigned n = dev->cfg.msix_vectors;
+	int ret;
+
+	dev->table_copy = calloc(n, VMM_MSIX_ENTRY_SIZE);
+	dev->pba_copy = calloc((n + 63) / 64, sizeof(uint64_t));
+	if (!dev->table_copy || !dev->pba_copy)
+		return -ENOMEM;
+	for (unsigned k = 0; k < n; k++) {
+		uint32_t masked = VMM_MSIX_CTRL_MASKBIT; /* as after reset */
+		memcpy((uint8_t *)dev->table_copy + k * VMM_MSIX_ENTRY_SIZE + 12, &masked, 4);
+	}
+	ret = vmm_msix_window(dev, KVM_REGISTER_MSIX_MMIO, KVM_MSIX_MMIO_TYPE_BASE_TABLE, dev->table_gpa,
+			      dev->table_copy);
+	if (ret == 0)
+		ret = vmm_msix_window(dev, KVM_REGISTER_MSIX_MMIO, KVM_MSIX_MMIO_TYPE_BASE_PBA, dev->pba_gpa,
+				      dev->pba_copy);
+	for (unsigned k = 0; k < n && ret == 0; k++) {
+		ret = virq_vm_msix_mmio_bind(dev->vmm->engine, dev->cfg.requester_id, k, dev->vec[k].gsi);
+		if (ret == 0)
+			ret = vmm_irqfd(dev, k, true);
+		dev->vec[k].irqfd_bound = ret == 0;
+	}
+	dev->table_in_engine = ret == 0;
+	return ret;
+}
+
 int vmm_msix_init(struct vmm_device *dev, char *err, size_t err_len)
 {
-	for (unsigned k = 0; k < dev->cfg.msix_vectors; k++) {
+	struct virq_vmm *vmm = dev->vmm;
+	bool engine = !vmm->cfg.msix_table_in_vmm && dev->cfg.delivery == VIRQ_VMM_DELIVERY_IRQFD;
+	int ret = 0;
+
+	for (unsigned k = 0; k < dev->cfg.msix_vectors && ret == 0; k++) {
 		struct vmm_msix_vector *v = &dev->vec[k];
 		v->ctrl = VMM_MSIX_CTRL_MASKBIT; /* vectors come out of reset masked */
 		atomic_init(&v->target_vcpu, -1);
 		v->trigger = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (v->trigger < 0 || vmm_watch(dev->vmm, v->trigger, VMM_COOKIE(dev->index, k)) < 0) {
-			snprintf(err, err_len, "device %s: vector %u: %s", dev->cfg.name, k, strerror(errno));
-			return -errno;
-		}
+		ret = v->trigger < 0 ? -errno : engine ? 0 : vmm_watch(vmm, v->trigger, VMM_COOKIE(dev->index, k));
 	}
-	return 0;
+	if (ret == 0 && engine)
+		ret = vmm_msix_engine_init(dev);
+	if (ret < 0)
+		snprintf(err, err_len, "device %s: MSI-X: %s", dev->cfg.name, strerror(-ret));
+	return ret;
 }
 
 void vmm_msix_teardown(struct vmm_device *dev)
 {
 	pthread_mutex_lock(&dev->lock);
+	if (dev->table_in_engine) {
+		vmm_msix_window(dev, KVM_UNREGISTER_MSIX_MMIO, KVM_MSIX_MMIO_TYPE_BASE_TABLE, 0, NULL);
+		vmm_msix_window(dev, KVM_UNREGISTER_MSIX_MMIO, KVM_MSIX_MMIO_TYPE_BASE_PBA, 0, NULL);
+		dev->table_in_engine = false;
+	}
 	if (dev->msix_flags & VMM_MSIX_FLAGS_ENABLE)
 		vmm_msix_vfio(dev, false);
 	for (unsigned k = 0; k < dev->cfg.msix_vectors; k++) {
@@ -303,4 +407,7 @@ void vmm_msix_teardown(struct vmm_device *dev)
 		v->trigger = -1;
 	}
 	pthread_mutex_unlock(&dev->lock);
+	free(dev->table_copy);
+	free(dev->pba_copy);
+	dev->table_copy = dev->pba_copy = NULL;
 }

@@ -46,7 +46,20 @@ static void *vmm_vcpu_main(void *arg)
 				vmm_vcpu_failed(vcpu, errno, "KVM_RUN failed (errno %llu)", (unsigned long long)errno);
 			return NULL; /* EINTR: the VMM stopped us */
 		}
+		atomic_fetch_add_explicit(&vcpu->vmm->exits, 1, memory_order_relaxed);
 		switch (run->exit_reason) {
+		case KVM_EXIT_MSIX_ROUTING_UPDATE: {
+			/* The guest re-programmed an entry the engine emulates: its route must follow now. */
+			const struct kvm_msix_routing_update *update = kvm_run_msix_routing_update(run);
+			struct vmm_device *dev = vmm_device_by_rid(vcpu->vmm, update->dev_id);
+			int ret = dev ? vmm_msix_routing_update(dev, update) : -ENODEV;
+			if (ret < 0) {
+				vmm_vcpu_failed(vcpu, -ret, "MSI-X routing update of entry %llu failed",
+						(unsigned long long)update->entry);
+				return NULL;
+			}
+			break;
+		}
 		case KVM_EXIT_MMIO: {
 			int ret = vmm_handle_mmio(vcpu, run);
 			if (ret < 0) {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <virq/vcpu.h>
+#include <virq/vm.h>
 
 #include "vmm/vmm_internal.h"
 
@@ -162,20 +163,16 @@ static int vmm_check(const struct virq_vmm_config *cfg, char *err, size_t err_le
 static void vmm_device_observed(void *ctx, enum virq_pci_event event, unsigned cause, uint64_t ns)
 {
 	struct vmm_device *dev = ctx;
-	uint64_t raise_ns = ns;
 
 	if (event == VIRQ_PCI_EVENT_INTX_UNMASK) {
 		vmm_emit(dev->vmm, VIRQ_VMM_EVENT_UNMASK, ns, dev->index, 0, -1);
 		return;
 	}
-	if (dev->cfg.msix_vectors) {
-		uint64_t none = 0;
-		atomic_compare_exchange_strong(&dev->vec[cause].waiting_since_ns, &none, raise_ns);
-	} else {
-		uint64_t none = 0;
-		atomic_compare_exchange_strong(&dev->intx_waiting_since_ns, &none, raise_ns);
-	}
-	vmm_emit(dev->vmm, VIRQ_VMM_EVENT_RAISE, raise_ns, dev->index, cause, -1);
+	/* A raise that set the status bit: it is seen here before its interrupt can reach a handler. */
+	if (event == VIRQ_PCI_EVENT_RAISE)
+		atomic_store(dev->cfg.msix_vectors ? &dev->vec[cause].waiting_since_ns : &dev->intx_waiting_since_ns,
+			     ns);
+	vmm_emit(dev->vmm, VIRQ_VMM_EVENT_RAISE, ns, dev->index, cause, -1);
 }
 
 /* Walk the capability list (through VFIO's config region) for MSI-X. */
@@ -252,6 +249,7 @@ static int vmm_vm_create(struct virq_vmm *vmm, char *err, size_t err_len)
 	if (vmm->vm < 0 || virq_ioctl(vmm->vm, KVM_CREATE_IRQCHIP, 0) < 0 ||
 	    virq_ioctl(vmm->vm, KVM_ENABLE_CAP, &poll) < 0)
 		return vmm_fail(err, err_len, -errno, "creating the VM: %s", strerror(errno));
+	vmm->engine = virq_vm_of_fd(vmm->vm);
 	for (unsigned i = 0; i < vmm->cfg.vcpus; i++) {
 		struct vmm_vcpu *vcpu = &vmm->vcpu[i];
 		vcpu->vmm = vmm;
@@ -598,6 +596,7 @@ struct virq_vmm_report *virq_vmm_report(struct virq_vmm *vmm)
 		return NULL;
 	r->vcpus = vmm->cfg.vcpus;
 	r->elapsed_ns = vmm->start_ns ? vmm_now_ns() - vmm->start_ns : 0;
+	r->exits = atomic_load(&vmm->exits);
 	for (unsigned i = 0; i < vmm->cfg.vcpus; i++) {
 		struct virq_vcpu *vcpu = virq_vcpu_of_fd(vmm->vcpu[i].fd);
 		r->spurious_eoi[i] = vcpu ? virq_vcpu_spurious_eoi(vcpu) : 0;

@@ -82,6 +82,12 @@ struct virq_vmm_action {
 struct virq_vmm_config {
 	unsigned vcpus;                  /* 1..VIRQ_VMM_MAX_VCPUS */
 	uint64_t halt_poll_ns;           /* KVM_CAP_HALT_POLL (0: off, the default for scenarios) */
+	/*
+	 * MSI-X tables of irqfd-delivered devices are registered with the engine (KVM_REGISTER_MSIX_MMIO,
+	 * seed 002) unless this is set: then every table access exits to the VMM, as with QEMU on KVM.
+	 * Userspace-delivered devices always keep their table in the VMM (KVM_SIGNAL_MSI has no GSI to gate).
+	 */
+	bool msix_table_in_vmm;
 	unsigned ndevices;
 	struct virq_vmm_device_config devices[VIRQ_VMM_MAX_DEVICES];
 	unsigned nactions;
@@ -152,6 +158,7 @@ struct virq_vmm_source_report {
 struct virq_vmm_report {
 	unsigned vcpus;
 	uint64_t elapsed_ns;                    /* since virq_vmm_start() */
+	uint64_t exits;                         /* exits to the VMM (MMIO, MSI-X routing updates), all vCPUs */
 	uint64_t spurious_eoi[VIRQ_VMM_MAX_VCPUS]; /* EOIs with nothing in service, per vCPU */
 	unsigned nsources;
 	struct virq_vmm_source_report sources[]; /* devices in config order, vectors ascending */

@@ -59,6 +59,7 @@ struct vmm_msix_vector {
 	uint8_t guest_vector;                 /* [I] the IDT vector the driver programs */
 	_Atomic int target_vcpu;              /* [A] vCPU of the installed route (-1: none) */
 	_Atomic uint64_t route_changed_ns;    /* [A] when the route last moved */
+	_Atomic unsigned route_seq;           /* [A] odd while a route change is being committed */
 	_Atomic uint64_t waiting_since_ns;    /* [A] first raise not yet acked (0: none) */
 	_Atomic uint64_t handler_runs;        /* [A] */
 	_Atomic uint64_t stale;               /* [A] */
@@ -75,6 +76,8 @@ struct vmm_device {
 	uint64_t bar_size[6];                  /* [I] */
 	uint64_t table_gpa, pba_gpa;           /* [I] */
 	unsigned msix_cap;                     /* [I] config offset of the MSI-X capability (0: none) */
+	bool table_in_engine;                  /* [I] table and PBA registered with KVM_REGISTER_MSIX_MMIO */
+	void *table_copy, *pba_copy;           /* [I] their base_va: the engine's state after a save */
 	pthread_mutex_t lock;                  /* guards the emulated MSI-X state below */
 	uint16_t msix_flags;                   /* [L:lock] the guest's Message Control */
 	struct vmm_msix_vector vec[VIRQ_VMM_MAX_VECTORS];
@@ -103,6 +106,8 @@ struct vmm_vcpu {
 struct virq_vmm {
 	struct virq_vmm_config cfg;     /* [I] */
 	int sys, vm;                    /* [I] */
+	struct virq_vm *engine;         /* [I] the VM behind vm, for the native calls (seed 002's bind etc.) */
+	_Atomic uint64_t exits;         /* [A] exits the vCPU threads handled (MMIO, routing updates) */
 	unsigned ndevices;              /* [I] */
 	struct vmm_device *dev;         /* [I] array */
 	struct vmm_vcpu vcpu[VIRQ_VMM_MAX_VCPUS];
@@ -147,6 +152,8 @@ int vmm_msix_init(struct vmm_device *dev, char *err, size_t err_len);
 bool vmm_msix_table_access(struct vmm_device *dev, uint64_t gpa, uint8_t *data, unsigned len, bool write);
 int vmm_msix_write_flags(struct vmm_device *dev, uint16_t flags);
 void vmm_msix_trigger_fired(struct vmm_device *dev, unsigned vector);
+int vmm_msix_routing_update(struct vmm_device *dev, const struct kvm_msix_routing_update *update);
+struct vmm_device *vmm_device_by_rid(struct virq_vmm *vmm, unsigned rid);
 bool vmm_msix_masked(struct vmm_device *dev, unsigned vector);
 void vmm_msix_teardown(struct vmm_device *dev);
 int vmm_routes_commit(struct virq_vmm *vmm);
