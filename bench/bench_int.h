@@ -110,6 +110,7 @@ enum virq_bench_irq {
 #define VIRQ_BENCH_MSI_VECTOR 0x41
 #define VIRQ_BENCH_LEVEL_GSI 5
 #define VIRQ_BENCH_LEVEL_VECTOR 0x51
+#define VIRQ_BENCH_REPORT_ADDR 0xd0000000u /* the guests' reports: a write here wakes the device */
 
 struct virq_bench_rig {
 	struct virq_vm *vm;
@@ -123,6 +124,8 @@ struct virq_bench_rig {
 	struct virq_bench_worker vcpu_thread;
 	struct virq_bench_worker relay;
 	atomic_int run_error;  /* first unexpected virq_vcpu_run() result, 0 if none */
+	_Atomic uint64_t exits;     /* KVM_EXIT_MMIO exits the vCPU worker completed */
+	_Atomic uint64_t report_ns; /* when the vCPU worker saw the last report */
 	bool in_run;
 };
 
@@ -208,5 +211,6 @@ int virq_bench_irqfd_latency_halt_poll(const struct virq_bench_sel *sel);
 int virq_bench_resample(const struct virq_bench_sel *sel);
 int virq_bench_throughput(const struct virq_bench_sel *sel);
 int virq_bench_counts(const struct virq_bench_sel *sel);
+int virq_bench_msix_mask(const struct virq_bench_sel *sel);
 
 #endif /* VIRQ_BENCH_INT_H */

@@ -251,8 +251,13 @@ static void virq_bench_rig_run_job(void *arg)
 				return;
 			continue; /* a stray signal: re-enter, as a VMM would */
 		}
-		if (r == 0 && run->exit_reason == KVM_EXIT_MMIO && run->mmio.is_write) {
-			virq_bench_write1(rig->ack_fd);
+		if (r == 0 && run->exit_reason == KVM_EXIT_MMIO) {
+			atomic_fetch_add_explicit(&rig->exits, 1, memory_order_relaxed);
+			/* Writes to the report address are the guest's reports; other exits just complete. */
+			if (run->mmio.is_write && run->mmio.phys_addr == VIRQ_BENCH_REPORT_ADDR) {
+				atomic_store_explicit(&rig->report_ns, virq_bench_now_ns(), memory_order_relaxed);
+				virq_bench_write1(rig->ack_fd);
+			}
 			continue;
 		}
 		int expected = 0;

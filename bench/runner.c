@@ -53,6 +53,7 @@ static const struct virq_bench_family virq_bench_families[] = {
 	{ "resample", virq_bench_resample },
 	{ "throughput", virq_bench_throughput },
 	{ "counts", virq_bench_counts },
+	{ "msix_mask", virq_bench_msix_mask },
 };
 
 static const struct virq_bench_figure virq_bench_figures[] = {
@@ -70,6 +71,9 @@ static const struct virq_bench_figure virq_bench_figures[] = {
 	{ "irqfd_msi_handler_runs", 3, "guest handler runs/s during the throughput figure; floor: the consumer's wake-ups/s" },
 	{ "syscalls_per_delivery", 4, "syscalls, all threads, per irqfd delivery to a halted vCPU; floor: the 2-wake-up eventfd/epoll path" },
 	{ "context_switches_per_delivery", 4, "context switches per irqfd delivery to a halted vCPU; floor: the same eventfd/epoll path" },
+	{ "msix_mask_cycle_ns", 5,
+	  "a handler masks and unmasks its own MSI-X vector: handler entry -> after the unmask, table in the engine (ns, p50); floor: the same with the table in the VMM (two exits)" },
+	{ "msix_exits_avoided", 5, "exits per handler run the in-engine table avoids (floor: the exits with the table in the VMM)" },
 };
 
 #define VIRQ_BENCH_NR_FIGURES (sizeof(virq_bench_figures) / sizeof(virq_bench_figures[0]))
