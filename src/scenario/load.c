@@ -227,6 +227,12 @@ static int load_delivery(struct loader *ld, const char *dev_path, const struct v
                          struct virq_vmm_device_config *d)
 {
 	char path[80];
+	if (d->msix_vectors && d->intx_pin) {
+		/* A driver uses one or the other; the device's causes are its vectors or its one line. */
+		snprintf(path, sizeof(path), "%s.intx", dev_path);
+		return fail(ld, path, "device %s has both msix and intx; give it one (msix for irqfd or userspace "
+			    "delivery, intx for resample)", d->name);
+	}
 	snprintf(path, sizeof(path), "%s.delivery", dev_path);
 	switch (sy->delivery) {
 	case 0: /* default: MSI-X when the device has it */
@@ -325,7 +331,7 @@ static int load_device(struct loader *ld, unsigned index)
 		return -EINVAL;
 	d->intx_pin = sy->intx ? (unsigned)sy->intx->pin : 0;
 	if (!sy->msix && !sy->intx)
-		return fail(ld, path, "device %s has no interrupt (expected msix, intx or both)", d->name);
+		return fail(ld, path, "device %s has no interrupt (expected msix or intx)", d->name);
 	if (load_delivery(ld, path, sy, d))
 		return -EINVAL;
 	return load_traffic(ld, path, sy->traffic, d);

@@ -41,18 +41,35 @@ static int vmm_config_access(struct virq_vmm *vmm, uint64_t gpa, uint8_t *data, 
 			memset(data, 0xff, len); /* no function there: config reads return all ones */
 		return 0;
 	}
-	/* Message Control of MSI-X is ours: enabling MSI-X is a VFIO request, not a register write. */
-	if (dev->msix_cap && offset == dev->msix_cap + 2 && len == 2) {
+	/*
+	 * Message Control of MSI-X is ours, whatever the access that overlaps it (QEMU's msix_write_config):
+	 * enabling MSI-X is a VFIO request, not a register write. The capability's other bytes are read-only.
+	 */
+	unsigned flags_at = dev->msix_cap + 2;
+	if (dev->msix_cap && offset < flags_at + 2 && offset + len > flags_at) {
+		uint8_t bytes[2];
 		uint16_t flags;
-		if (write) {
-			memcpy(&flags, data, 2);
-			return vmm_msix_write_flags(dev, flags);
-		}
+		int ret = 0;
 		pthread_mutex_lock(&dev->lock);
 		flags = (uint16_t)(dev->msix_flags | (dev->cfg.msix_vectors - 1));
 		pthread_mutex_unlock(&dev->lock);
-		memcpy(data, &flags, 2);
-		return 0;
+		memcpy(bytes, &flags, 2);
+		if (!write)
+			ret = vmm_vfio_access(dev, VFIO_PCI_CONFIG_REGION_INDEX, offset, data, len, false);
+		for (unsigned i = 0; i < len && ret == 0; i++) {
+			unsigned at = offset + i;
+			if (at < flags_at || at >= flags_at + 2)
+				continue;
+			if (write)
+				bytes[at - flags_at] = data[i];
+			else
+				data[i] = bytes[at - flags_at];
+		}
+		if (write && ret == 0) {
+			memcpy(&flags, bytes, 2);
+			ret = vmm_msix_write_flags(dev, flags);
+		}
+		return ret;
 	}
 	return vmm_vfio_access(dev, VFIO_PCI_CONFIG_REGION_INDEX, offset, data, len, write);
 }
@@ -116,12 +133,14 @@ static int vmm_bar_access(struct vmm_vcpu *vcpu, uint64_t gpa, uint8_t *data, un
 	if (d >= vmm->ndevices || bar >= 6 || offset + len > vmm->dev[d].bar_size[bar])
 		return -ENXIO;
 	struct vmm_device *dev = &vmm->dev[d];
-	if (vmm_msix_table_access(dev, gpa, data, len, write))
-		return 0;
-	if (bar == 0 && offset == VIRQ_PCI_REG_ACK && write) {
+	int table = vmm_msix_table_access(dev, gpa, data, len, write);
+	if (table != 0)
+		return table < 0 ? table : 0;
+	/* ACK is 8 bytes wide: a 4-byte write to its upper half acks causes 32-63. */
+	if (bar == 0 && write && (offset == VIRQ_PCI_REG_ACK || (offset == VIRQ_PCI_REG_ACK + 4 && len == 4))) {
 		uint64_t bits = 0;
 		memcpy(&bits, data, len < 8 ? len : 8);
-		vmm_ack_write(vcpu, dev, bits);
+		vmm_ack_write(vcpu, dev, offset == VIRQ_PCI_REG_ACK ? bits : bits << 32);
 	}
 	int ret = vmm_vfio_access(dev, VFIO_PCI_BAR0_REGION_INDEX + bar, offset, data, len, write);
 	if (ret == 0 && bar == 0 && offset == VIRQ_PCI_REG_STATUS && !write)
@@ -143,8 +162,12 @@ static int vmm_mailbox_access(struct vmm_vcpu *vcpu, uint64_t gpa, uint8_t *data
 	} else if (gpa == VMM_MAILBOX_ACTION && !write) {
 		value = vmm->mailbox_action;
 	} else if (gpa == VMM_MAILBOX_DONE && write) {
-		vmm->mailbox_done = true;
-		pthread_cond_broadcast(&vmm->mailbox_cond);
+		memcpy(&value, data, len < 4 ? len : 4);
+		if (value && value == vmm->mailbox_action) {
+			vmm->mailbox_done = true;
+			pthread_cond_broadcast(&vmm->mailbox_cond);
+		}
+		value = 0;
 	}
 	pthread_mutex_unlock(&vmm->mailbox_lock);
 	if (!write) {

@@ -49,14 +49,21 @@ static uint64_t ecam(const struct vmm_device *dev, unsigned offset)
 	return VMM_ECAM_BASE + ((uint64_t)dev->cfg.requester_id << 12) + offset;
 }
 
-/* Program entry @k for @vcpu, masked around the change as drivers do when they move a vector. */
+/*
+ * Program entry @k for @vcpu, masked around the change, and leave its mask as it found it, as Linux's
+ * msi_set_affinity does: a vector the OS masked stays masked across a move. @tag makes labels unique.
+ */
 static void emit_retarget(struct program *p, const struct vmm_device *dev, unsigned k, unsigned vcpu,
-			  bool leave_masked)
+			  unsigned tag)
 {
-	emit(p, "    mmio_write 0x%llx, 4, 1", (unsigned long long)table_entry(dev, k) + 12);
-	emit(p, "    mmio_write 0x%llx, 4, 0x%x", (unsigned long long)table_entry(dev, k), msi_address(vcpu));
-	if (!leave_masked)
-		emit(p, "    mmio_write 0x%llx, 4, 0", (unsigned long long)table_entry(dev, k) + 12);
+	unsigned long long entry = table_entry(dev, k);
+
+	emit(p, "    mmio_read r14, 0x%llx, 4", entry + 12);
+	emit(p, "    mmio_write 0x%llx, 4, 1", entry + 12);
+	emit(p, "    mmio_write 0x%llx, 4, 0x%x", entry, msi_address(vcpu));
+	emit(p, "    jnz r14, keep_masked_%u_%u", tag, k);
+	emit(p, "    mmio_write 0x%llx, 4, 0", entry + 12);
+	emit(p, "keep_masked_%u_%u:", tag, k);
 }
 
 static void emit_boot(struct program *p, const struct virq_vmm *vmm)
@@ -95,6 +102,8 @@ static void emit_boot(struct program *p, const struct virq_vmm *vmm)
 
 static void emit_handlers(struct program *p, const struct virq_vmm *vmm)
 {
+	unsigned intx = 0;
+
 	for (unsigned d = 0; d < vmm->ndevices; d++) {
 		const struct vmm_device *dev = &vmm->dev[d];
 		unsigned long long status = dev->bar_gpa[0] + VIRQ_PCI_REG_STATUS;
@@ -114,13 +123,17 @@ static void emit_handlers(struct program *p, const struct virq_vmm *vmm)
 		emit(p, "vector 0x%x:  ; %s INTx", dev->intx_vector, dev->cfg.name);
 		emit(p, "    mmio_read r1, 0x%llx, 8", status);
 		if (dev->cfg.driver == VIRQ_VMM_DRIVER_INTX_NO_ACK) {
-			/* r%u toggles every run; on the runs where it was zero the driver "forgets" the ack. */
-			emit(p, "    jz r%u, intx_%u_skip", 2 + d % 12, d);
+			/*
+			 * r2..r9, one per INTx device, toggles every run; on the runs where it was zero the driver
+			 * "forgets" the ack. Handlers run with interrupts disabled, so nothing else touches it.
+			 */
+			unsigned r = 2 + intx;
+			emit(p, "    jz r%u, intx_%u_skip", r, d);
 			emit(p, "    mmio_write 0x%llx, 8, 1", ack);
-			emit(p, "    set r%u, 0", 2 + d % 12);
+			emit(p, "    set r%u, 0", r);
 			emit(p, "    jmp intx_%u_work", d);
 			emit(p, "intx_%u_skip:", d);
-			emit(p, "    set r%u, 1", 2 + d % 12);
+			emit(p, "    set r%u, 1", r);
 			emit(p, "intx_%u_work:", d);
 		} else {
 			emit(p, "    mmio_write 0x%llx, 8, 1", ack);
@@ -129,10 +142,12 @@ static void emit_handlers(struct program *p, const struct virq_vmm *vmm)
 			emit(p, "    spin %llu", (unsigned long long)dev->cfg.handler_ns);
 		emit(p, "    eoi");
 		emit(p, "    iret");
+		intx++;
 	}
 }
 
-static void emit_action(struct program *p, const struct virq_vmm *vmm, const struct virq_vmm_action *a)
+static void emit_action(struct program *p, const struct virq_vmm *vmm, const struct virq_vmm_action *a,
+			unsigned tag)
 {
 	const struct vmm_device *dev = &vmm->dev[a->device];
 	unsigned long long ctrl = table_entry(dev, a->vector) + 12;
@@ -145,17 +160,17 @@ static void emit_action(struct program *p, const struct virq_vmm *vmm, const str
 		emit(p, "    mmio_write 0x%llx, 4, 0", ctrl);
 		break;
 	case VIRQ_VMM_ACTION_RETARGET:
-		emit_retarget(p, dev, a->vector, a->vcpu, false);
+		emit_retarget(p, dev, a->vector, a->vcpu, tag);
 		break;
 	}
 }
 
 /* Rotation r of a retargeting device: vector k goes to (affinity[k] + r) mod vCPUs. */
 static void emit_rotation(struct program *p, const struct virq_vmm *vmm, const struct vmm_device *dev,
-			  unsigned r)
+			  unsigned r, unsigned tag)
 {
 	for (unsigned k = 0; k < dev->cfg.msix_vectors; k++)
-		emit_retarget(p, dev, k, (dev->cfg.affinity[k] + r) % vmm->cfg.vcpus, dev->cfg.start_masked);
+		emit_retarget(p, dev, k, (dev->cfg.affinity[k] + r) % vmm->cfg.vcpus, tag);
 }
 
 static void emit_action_dispatch(struct program *p, const struct virq_vmm *vmm)
@@ -166,20 +181,21 @@ static void emit_action_dispatch(struct program *p, const struct virq_vmm *vmm)
 		emit(p, "    add r1, -1");
 		emit(p, "    jz r1, action_%u", i);
 	}
+	/* Nothing asked (a late interrupt of a timed-out request): say so with 0. */
+	emit(p, "    mmio_write 0x%llx, 4, 0", (unsigned long long)VMM_MAILBOX_DONE);
 	emit(p, "    jmp action_done");
 	for (unsigned i = 0; i < vmm->nactions; i++) {
 		const struct virq_vmm_action *a = &vmm->actions[i];
 		emit(p, "action_%u:", i);
-		if (i >= vmm->cfg.nactions) {
-			const struct vmm_device *dev = &vmm->dev[a->device];
-			emit_rotation(p, vmm, dev, a->vcpu);
-		} else {
-			emit_action(p, vmm, a);
-		}
+		if (i >= vmm->cfg.nactions)
+			emit_rotation(p, vmm, &vmm->dev[a->device], a->vcpu, i);
+		else
+			emit_action(p, vmm, a, i);
+		/* Completion names the action, so the VMM never takes one request's end for another's. */
+		emit(p, "    mmio_write 0x%llx, 4, %u", (unsigned long long)VMM_MAILBOX_DONE, i + 1);
 		emit(p, "    jmp action_done");
 	}
 	emit(p, "action_done:");
-	emit(p, "    mmio_write 0x%llx, 4, 0", (unsigned long long)VMM_MAILBOX_DONE);
 	emit(p, "    eoi");
 	emit(p, "    iret");
 }

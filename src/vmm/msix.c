@@ -93,6 +93,33 @@ int vmm_routes_commit(struct virq_vmm *vmm)
 }
 
 /*
+ * Record where vector @k now goes, for the stale check (device_mmio.c): the odd sequence around the
+ * change says "either vCPU is right" while it is being made. Caller holds dev->lock.
+ */
+static void vmm_msix_publish_target(struct vmm_msix_vector *v, int vcpu, uint64_t now)
+{
+	atomic_store(&v->target_vcpu, vcpu);
+	atomic_store(&v->route_changed_ns, now);
+}
+
+static int vmm_msix_dest(const struct vmm_msix_vector *v)
+{
+	return (int)((v->addr_lo >> 12) & 0xff);
+}
+
+/* Userspace delivery has no route: its target is the entry's, from the moment it is unmasked. */
+static void vmm_msix_note_target(struct vmm_device *dev, unsigned k)
+{
+	struct vmm_msix_vector *v = &dev->vec[k];
+
+	if (atomic_load(&v->target_vcpu) == vmm_msix_dest(v))
+		return;
+	atomic_fetch_add(&v->route_seq, 1);
+	vmm_msix_publish_target(v, vmm_msix_dest(v), vmm_now_ns());
+	atomic_fetch_add(&v->route_seq, 1);
+}
+
+/*
  * Point vector @k's route at what the guest programmed, if that changed. Returns 1 if it rewrote the
  * route, 0 if the route already matched, or -errno. Caller holds dev->lock.
  */
@@ -121,10 +148,9 @@ static int vmm_msix_update_route(struct vmm_device *dev, unsigned k)
 			v->route_addr_lo = old_addr;
 			v->route_data = old_data;
 		} else {
-			atomic_store(&v->target_vcpu, (int)((v->addr_lo >> 12) & 0xff));
 			uint64_t now = vmm_now_ns();
-			atomic_store(&v->route_changed_ns, now);
-			vmm_emit(vmm, VIRQ_VMM_EVENT_ROUTE, now, dev->index, k, (int)((v->addr_lo >> 12) & 0xff));
+			vmm_msix_publish_target(v, vmm_msix_dest(v), now);
+			vmm_emit(vmm, VIRQ_VMM_EVENT_ROUTE, now, dev->index, k, vmm_msix_dest(v));
 			ret = 1;
 		}
 		atomic_fetch_add(&v->route_seq, 1);
@@ -156,18 +182,21 @@ static int vmm_msix_sync(struct vmm_device *dev, unsigned k)
 
 	if (!masked && dev->cfg.delivery == VIRQ_VMM_DELIVERY_IRQFD)
 		ret = vmm_msix_update_route(dev, k);
+	else if (!masked)
+		vmm_msix_note_target(dev, k); /* userspace: the entry itself is the route */
 	if (ret > 0)
 		ret = 0;
+	/* Each move of the trigger is undone if its second half fails: it is always read by someone. */
 	if (ret == 0 && want_bound && !v->irqfd_bound) {
 		ret = vmm_unwatch(dev->vmm, v->trigger);
-		if (ret == 0)
-			ret = vmm_irqfd(dev, k, true);
+		if (ret == 0 && (ret = vmm_irqfd(dev, k, true)) < 0)
+			vmm_watch(dev->vmm, v->trigger, VMM_COOKIE(dev->index, k));
 		if (ret == 0)
 			v->irqfd_bound = true;
 	} else if (ret == 0 && !want_bound && v->irqfd_bound) {
 		ret = vmm_irqfd(dev, k, false);
-		if (ret == 0)
-			ret = vmm_watch(dev->vmm, v->trigger, VMM_COOKIE(dev->index, k));
+		if (ret == 0 && (ret = vmm_watch(dev->vmm, v->trigger, VMM_COOKIE(dev->index, k))) < 0)
+			vmm_irqfd(dev, k, true);
 		if (ret == 0)
 			v->irqfd_bound = false;
 	}
@@ -176,6 +205,24 @@ static int vmm_msix_sync(struct vmm_device *dev, unsigned k)
 		ret = vmm_signal_msi(dev, k);
 	}
 	return ret;
+}
+
+/* Is a message for vector @k waiting in a pending bit (ours, or the engine's PBA)? */
+bool vmm_msix_pending(struct vmm_device *dev, unsigned k)
+{
+	bool pending;
+
+	pthread_mutex_lock(&dev->lock);
+	if (dev->table_in_engine) {
+		uint64_t word = 0;
+		if (virq_vm_msix_mmio_save(dev->vmm->engine, dev->cfg.requester_id) == 0)
+			memcpy(&word, (uint64_t *)dev->pba_copy + k / 64, sizeof(word));
+		pending = word >> (k % 64) & 1;
+	} else {
+		pending = dev->vec[k].pending;
+	}
+	pthread_mutex_unlock(&dev->lock);
+	return pending;
 }
 
 void vmm_msix_trigger_fired(struct vmm_device *dev, unsigned k)
@@ -234,8 +281,8 @@ int vmm_msix_write_flags(struct vmm_device *dev, uint16_t flags)
 	return ret;
 }
 
-/* One aligned dword of entry @k (field 0-3). Caller holds dev->lock. */
-static void vmm_msix_entry_write(struct vmm_device *dev, unsigned k, unsigned field, uint32_t value)
+/* One aligned dword of entry @k (field 0-3). Returns 0 or -errno. Caller holds dev->lock. */
+static int vmm_msix_entry_write(struct vmm_device *dev, unsigned k, unsigned field, uint32_t value)
 {
 	struct vmm_msix_vector *v = &dev->vec[k];
 	uint32_t *fields[] = { &v->addr_lo, &v->addr_hi, &v->data, &v->ctrl };
@@ -243,12 +290,10 @@ static void vmm_msix_entry_write(struct vmm_device *dev, unsigned k, unsigned fi
 	if (field == 3)
 		value &= VMM_MSIX_CTRL_MASKBIT; /* the rest of Vector Control is reserved */
 	if (*fields[field] == value)
-		return; /* only real transitions act */
+		return 0; /* only real transitions act */
 	*fields[field] = value;
 	/* A masked entry's new address or data takes effect at unmask; an unmasked one's right away. */
-	int ret = vmm_msix_sync(dev, k);
-	if (ret < 0)
-		fprintf(stderr, "virq vmm: %s vector %u: %s\n", dev->cfg.name, k, strerror(-ret));
+	return vmm_msix_sync(dev, k);
 }
 
 static uint32_t vmm_msix_entry_read(struct vmm_device *dev, unsigned k, unsigned field)
@@ -259,11 +304,14 @@ static uint32_t vmm_msix_entry_read(struct vmm_device *dev, unsigned k, unsigned
 }
 
 /*
- * A guest access at @gpa: true if it hit the table or PBA (handled here), false if it belongs to the
- * device. The PCI spec allows aligned dword and qword accesses; anything else is ignored (reads as ones).
+ * A guest access at @gpa: 1 if it hit the table or PBA (handled here), 0 if it belongs to the device,
+ * -errno if acting on it failed (the vCPU stops with that). The PCI spec allows aligned dword and qword
+ * accesses; anything else is ignored (reads as ones).
  */
-bool vmm_msix_table_access(struct vmm_device *dev, uint64_t gpa, uint8_t *data, unsigned len, bool write)
+int vmm_msix_table_access(struct vmm_device *dev, uint64_t gpa, uint8_t *data, unsigned len, bool write)
 {
+	int ret = 1;
+
 	unsigned n = dev->cfg.msix_vectors;
 	uint64_t table_end = dev->table_gpa + (uint64_t)n * VMM_MSIX_ENTRY_SIZE;
 	uint64_t pba_end = dev->pba_gpa + ((n + 63) / 64) * 8;
@@ -271,11 +319,11 @@ bool vmm_msix_table_access(struct vmm_device *dev, uint64_t gpa, uint8_t *data, 
 	bool in_pba = n && gpa >= dev->pba_gpa && gpa < pba_end;
 
 	if (!in_table && !in_pba)
-		return false;
+		return 0;
 	if ((len != 4 && len != 8) || gpa % len) {
 		if (!write)
 			memset(data, 0xff, len);
-		return true;
+		return 1;
 	}
 	pthread_mutex_lock(&dev->lock);
 	if (in_pba) {
@@ -289,11 +337,12 @@ bool vmm_msix_table_access(struct vmm_device *dev, uint64_t gpa, uint8_t *data, 
 	} else {
 		unsigned k = (unsigned)((gpa - dev->table_gpa) / VMM_MSIX_ENTRY_SIZE);
 		unsigned field = (unsigned)((gpa - dev->table_gpa) % VMM_MSIX_ENTRY_SIZE) / 4;
-		for (unsigned i = 0; i < len / 4; i++) {
+		for (unsigned i = 0; i < len / 4 && ret > 0; i++) {
 			uint32_t dword;
 			if (write) {
 				memcpy(&dword, data + 4 * i, 4);
-				vmm_msix_entry_write(dev, k, field + i, dword);
+				int r = vmm_msix_entry_write(dev, k, field + i, dword);
+				ret = r < 0 ? r : 1;
 			} else {
 				dword = vmm_msix_entry_read(dev, k, field + i);
 				memcpy(data + 4 * i, &dword, 4);
@@ -301,7 +350,7 @@ bool vmm_msix_table_access(struct vmm_device *dev, uint64_t gpa, uint8_t *data, 
 		}
 	}
 	pthread_mutex_unlock(&dev->lock);
-	return true;
+	return ret;
 }
 
 int vmm_msix_routing_update(struct vmm_device *dev, const struct kvm_msix_routing_update *update)

@@ -23,18 +23,6 @@ static void vmm_stop_signal_handler(int sig)
 	(void)sig;
 }
 
-static void vmm_vcpu_failed(struct vmm_vcpu *vcpu, int err, const char *fmt, unsigned long long arg)
-{
-	struct virq_vmm *vmm = vcpu->vmm;
-
-	vcpu->exit_errno = err;
-	snprintf(vcpu->exit_reason, sizeof(vcpu->exit_reason), fmt, arg);
-	pthread_mutex_lock(&vmm->mailbox_lock);
-	vmm->vcpu_failed = true;
-	pthread_cond_broadcast(&vmm->mailbox_cond);
-	pthread_mutex_unlock(&vmm->mailbox_lock);
-}
-
 static void *vmm_vcpu_main(void *arg)
 {
 	struct vmm_vcpu *vcpu = arg;
@@ -43,7 +31,7 @@ static void *vmm_vcpu_main(void *arg)
 	for (;;) {
 		if (virq_ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			if (errno != EINTR)
-				vmm_vcpu_failed(vcpu, errno, "KVM_RUN failed (errno %llu)", (unsigned long long)errno);
+				vmm_fail_run(vcpu->vmm, "vCPU %u: KVM_RUN failed: %s", vcpu->id, strerror(errno));
 			return NULL; /* EINTR: the VMM stopped us */
 		}
 		atomic_fetch_add_explicit(&vcpu->vmm->exits, 1, memory_order_relaxed);
@@ -54,8 +42,8 @@ static void *vmm_vcpu_main(void *arg)
 			struct vmm_device *dev = vmm_device_by_rid(vcpu->vmm, update->dev_id);
 			int ret = dev ? vmm_msix_routing_update(dev, update) : -ENODEV;
 			if (ret < 0) {
-				vmm_vcpu_failed(vcpu, -ret, "MSI-X routing update of entry %llu failed",
-						(unsigned long long)update->entry);
+				vmm_fail_run(vcpu->vmm, "vCPU %u: MSI-X routing update of entry %u failed: %s",
+					     vcpu->id, update->entry, strerror(-ret));
 				return NULL;
 			}
 			break;
@@ -63,17 +51,18 @@ static void *vmm_vcpu_main(void *arg)
 		case KVM_EXIT_MMIO: {
 			int ret = vmm_handle_mmio(vcpu, run);
 			if (ret < 0) {
-				vmm_vcpu_failed(vcpu, -ret, "guest access at 0x%llx failed",
-						(unsigned long long)run->mmio.phys_addr);
+				vmm_fail_run(vcpu->vmm, "vCPU %u: guest %s at 0x%llx failed: %s", vcpu->id,
+					     run->mmio.is_write ? "write" : "read",
+					     (unsigned long long)run->mmio.phys_addr, strerror(-ret));
 				return NULL;
 			}
 			break;
 		}
 		case KVM_EXIT_SHUTDOWN:
-			vmm_vcpu_failed(vcpu, EFAULT, "guest shut down (a vector without a handler?)", 0);
+			vmm_fail_run(vcpu->vmm, "vCPU %u: the guest shut down (a vector without a handler?)", vcpu->id);
 			return NULL;
 		default:
-			vmm_vcpu_failed(vcpu, EIO, "unexpected exit %llu", run->exit_reason);
+			vmm_fail_run(vcpu->vmm, "vCPU %u: unexpected exit %u", vcpu->id, run->exit_reason);
 			return NULL;
 		}
 	}

@@ -38,6 +38,21 @@ void vmm_emit(struct virq_vmm *vmm, enum virq_vmm_event_kind kind, uint64_t ns, 
 	vmm->event_fn(vmm->event_ctx, &ev);
 }
 
+void vmm_fail_run(struct virq_vmm *vmm, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&vmm->mailbox_lock);
+	if (!atomic_load(&vmm->failed)) {
+		va_start(ap, fmt);
+		vsnprintf(vmm->failure, sizeof(vmm->failure), fmt, ap);
+		va_end(ap);
+		atomic_store_explicit(&vmm->failed, true, memory_order_release);
+	}
+	pthread_cond_broadcast(&vmm->mailbox_cond);
+	pthread_mutex_unlock(&vmm->mailbox_lock);
+}
+
 static int vmm_fail(char *err, size_t err_len, int ret, const char *fmt, ...)
 {
 	va_list ap;
@@ -90,6 +105,10 @@ static int vmm_check_device(const struct virq_vmm_config *cfg, unsigned d, char 
 				dev->intx_pin);
 	if (!msix && !intx)
 		return vmm_fail(err, err_len, -EINVAL, "device %s has neither MSI-X nor INTx", dev->name);
+	if (msix && intx)
+		return vmm_fail(err, err_len, -EINVAL,
+				"device %s has both MSI-X and an INTx pin; its driver uses one: keep msix for MSI-X "
+				"delivery, intx for resample", dev->name);
 	if (dev->delivery == VIRQ_VMM_DELIVERY_RESAMPLE ? !intx : !msix)
 		return vmm_fail(err, err_len, -EINVAL, "device %s: delivery %s needs %s", dev->name,
 				virq_vmm_delivery_name(dev->delivery),
@@ -383,9 +402,9 @@ static int vmm_wait(struct virq_vmm *vmm, bool (*done)(struct virq_vmm *), uint6
 		deadline.tv_sec++;
 		deadline.tv_nsec -= 1000000000L;
 	}
-	while (!done(vmm) && !vmm->vcpu_failed && ret == 0)
+	while (!done(vmm) && !atomic_load(&vmm->failed) && ret == 0)
 		ret = pthread_cond_timedwait(&vmm->mailbox_cond, &vmm->mailbox_lock, &deadline);
-	if (vmm->vcpu_failed)
+	if (atomic_load(&vmm->failed))
 		return -EIO;
 	return done(vmm) ? 0 : -ETIMEDOUT;
 }
@@ -402,10 +421,8 @@ static bool vmm_action_done(struct virq_vmm *vmm)
 
 const char *virq_vmm_failure(const struct virq_vmm *vmm)
 {
-	for (unsigned i = 0; i < vmm->cfg.vcpus; i++)
-		if (vmm->vcpu[i].exit_reason[0])
-			return vmm->vcpu[i].exit_reason;
-	return NULL;
+	/* The text is written before the flag is released and never again. */
+	return atomic_load_explicit(&vmm->failed, memory_order_acquire) ? vmm->failure : NULL;
 }
 
 int virq_vmm_guest_action(struct virq_vmm *vmm, unsigned index)
@@ -446,8 +463,12 @@ static void *vmm_retarget_main(void *arg)
 			if (!vmm->dev[d].cfg.retarget_ns || now < next[d])
 				continue;
 			rotation[d] = (rotation[d] + 1) % vmm->cfg.vcpus;
-			if (virq_vmm_guest_action(vmm, vmm->rotation_base[d] + rotation[d]) < 0)
+			int ret = virq_vmm_guest_action(vmm, vmm->rotation_base[d] + rotation[d]);
+			if (ret < 0) {
+				vmm_fail_run(vmm, "retargeting %s: the guest did not run the rotation: %s",
+					     vmm->dev[d].cfg.name, strerror(-ret));
 				return NULL;
+			}
 			next[d] = now + vmm->dev[d].cfg.retarget_ns;
 		}
 		struct timespec tick = { .tv_nsec = 200000 };
@@ -518,15 +539,18 @@ int virq_vmm_raise(struct virq_vmm *vmm, unsigned device, unsigned cause)
 	return virq_pci_function_raise(vmm->dev[device].fn, cause);
 }
 
-/* Is the guest holding @cause back on purpose (a masked vector)? */
-static bool vmm_source_masked(struct vmm_device *dev, unsigned cause)
+/*
+ * Is the guest holding @cause back on purpose: its vector masked, and the message it sent waiting in a
+ * pending bit? A masked vector whose message is nowhere to be found is not pending: it was lost.
+ */
+static bool vmm_source_held(struct vmm_device *dev, unsigned cause)
 {
 	if (!dev->cfg.msix_vectors)
 		return false;
 	pthread_mutex_lock(&dev->lock);
 	bool masked = vmm_msix_masked(dev, cause);
 	pthread_mutex_unlock(&dev->lock);
-	return masked;
+	return masked && vmm_msix_pending(dev, cause);
 }
 
 static bool vmm_settled(struct virq_vmm *vmm)
@@ -537,7 +561,7 @@ static bool vmm_settled(struct virq_vmm *vmm)
 		for (unsigned c = 0; c < causes; c++) {
 			struct virq_pci_cause_stats st;
 			if (virq_pci_function_cause_stats(dev->fn, c, &st) == 0 && st.status &&
-			    !vmm_source_masked(dev, c))
+			    !vmm_source_held(dev, c))
 				return false;
 		}
 	}
@@ -549,7 +573,7 @@ int virq_vmm_settle(struct virq_vmm *vmm, uint64_t timeout_ns)
 	uint64_t deadline = vmm_now_ns() + timeout_ns;
 
 	while (!vmm_settled(vmm)) {
-		if (vmm->vcpu_failed)
+		if (atomic_load(&vmm->failed))
 			return -EIO;
 		if (vmm_now_ns() >= deadline)
 			return -ETIMEDOUT;
@@ -571,7 +595,7 @@ static void vmm_report_source(struct vmm_device *dev, unsigned cause, struct vir
 	row->raised = st.raised;
 	row->delivered = st.acked;
 	row->coalesced = st.coalesced;
-	row->pending = st.status && vmm_source_masked(dev, cause) ? 1 : 0;
+	row->pending = st.status && vmm_source_held(dev, cause) ? 1 : 0;
 	uint64_t accounted = row->delivered + row->coalesced + row->pending;
 	row->lost = row->raised > accounted ? row->raised - accounted : 0;
 	row->p50_ns = st.latency_p50_ns;

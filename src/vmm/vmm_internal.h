@@ -97,8 +97,6 @@ struct vmm_vcpu {
 	struct kvm_run *run;    /* [I] */
 	pthread_t thread;       /* [I] once started */
 	bool started;           /* [I] once started */
-	int exit_errno;         /* set by the thread when it stops on an error */
-	char exit_reason[96];   /* why the thread stopped, for messages */
 	int reading_device;     /* vCPU thread only: device whose STATUS it last read (-1 none) */
 	uint64_t read_ns;       /* vCPU thread only: when */
 };
@@ -124,7 +122,8 @@ struct virq_vmm {
 	unsigned mailbox_action;        /* [L:mailbox_lock] 1-based action the guest should run, 0 none */
 	bool mailbox_done;              /* [L:mailbox_lock] */
 	unsigned ready_vcpus;           /* [L:mailbox_lock] */
-	bool vcpu_failed;               /* [L:mailbox_lock] a vCPU thread stopped on its own */
+	char failure[192];              /* [L:mailbox_lock] the first failure; immutable once failed is set */
+	_Atomic bool failed;            /* [A] a vCPU or VMM thread stopped on an error (release after failure) */
 
 	int watch_epfd;                 /* [I] triggers the VMM handles itself (masked, userspace) */
 	int watch_stop;                 /* [I] eventfd that ends the watcher */
@@ -141,6 +140,8 @@ struct virq_vmm {
 };
 
 uint64_t vmm_now_ns(void);
+/* Record that the run failed (the first reason wins) and wake whoever waits on the guest. */
+void vmm_fail_run(struct virq_vmm *vmm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void vmm_emit(struct virq_vmm *vmm, enum virq_vmm_event_kind kind, uint64_t ns, unsigned device, unsigned source,
 	      int vcpu);
 
@@ -149,12 +150,13 @@ char *vmm_guest_program(const struct virq_vmm *vmm);
 
 /* msix.c: the emulated MSI-X capability, table and PBA, and the routes and irqfds behind them. */
 int vmm_msix_init(struct vmm_device *dev, char *err, size_t err_len);
-bool vmm_msix_table_access(struct vmm_device *dev, uint64_t gpa, uint8_t *data, unsigned len, bool write);
+int vmm_msix_table_access(struct vmm_device *dev, uint64_t gpa, uint8_t *data, unsigned len, bool write);
 int vmm_msix_write_flags(struct vmm_device *dev, uint16_t flags);
 void vmm_msix_trigger_fired(struct vmm_device *dev, unsigned vector);
 int vmm_msix_routing_update(struct vmm_device *dev, const struct kvm_msix_routing_update *update);
 struct vmm_device *vmm_device_by_rid(struct virq_vmm *vmm, unsigned rid);
 bool vmm_msix_masked(struct vmm_device *dev, unsigned vector);
+bool vmm_msix_pending(struct vmm_device *dev, unsigned vector);
 void vmm_msix_teardown(struct vmm_device *dev);
 int vmm_routes_commit(struct virq_vmm *vmm);
 

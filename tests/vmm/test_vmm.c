@@ -18,7 +18,10 @@
 
 #define SETTLE_NS 2000000000ull
 
-/* nic0: 4 MSI-X vectors on vCPUs 0,1,0,1; legacy0: INTx A. Actions: 0 mask v2, 1 unmask v2, 2 v3 -> vCPU 0. */
+/*
+ * nic0: 4 MSI-X vectors on vCPUs 0,1,0,1; legacy0: INTx A.
+ * Actions: 0 mask v2, 1 unmask v2, 2 v3 -> vCPU 0, 3 v2 -> vCPU 1.
+ */
 static void config_default(struct virq_vmm_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -40,11 +43,13 @@ static void config_default(struct virq_vmm_config *cfg)
 	legacy->intx_pin = 1;
 	legacy->delivery = VIRQ_VMM_DELIVERY_RESAMPLE;
 	legacy->driver = VIRQ_VMM_DRIVER_INTX;
-	cfg->nactions = 3;
+	cfg->nactions = 4;
 	cfg->actions[0] = (struct virq_vmm_action){ .kind = VIRQ_VMM_ACTION_MASK, .device = 0, .vector = 2 };
 	cfg->actions[1] = (struct virq_vmm_action){ .kind = VIRQ_VMM_ACTION_UNMASK, .device = 0, .vector = 2 };
 	cfg->actions[2] = (struct virq_vmm_action){ .kind = VIRQ_VMM_ACTION_RETARGET, .device = 0, .vector = 3,
 						    .vcpu = 0 };
+	cfg->actions[3] = (struct virq_vmm_action){ .kind = VIRQ_VMM_ACTION_RETARGET, .device = 0, .vector = 2,
+						    .vcpu = 1 };
 }
 
 /* Trace events seen, by kind (the handler runs on vCPU, device and VFIO threads). */
@@ -226,6 +231,29 @@ static void test_retarget_moves_the_handler(void **state)
 	virq_vmm_destroy(vmm);
 }
 
+/* Moving a vector the OS masked leaves it masked (the driver saves and restores vector control). */
+static void test_retarget_keeps_a_masked_vector_masked(void **state)
+{
+	struct virq_vmm_config cfg;
+	config_default(&cfg);
+	struct virq_vmm *vmm = vmm_started(&cfg);
+
+	assert_int_equal(virq_vmm_guest_action(vmm, 0), 0); /* mask v2 */
+	assert_int_equal(virq_vmm_guest_action(vmm, 3), 0); /* move v2 to vCPU 1 */
+	assert_int_equal(virq_vmm_raise(vmm, 0, 2), 0);
+	struct virq_vmm_report *r = settled_report(vmm);
+	assert_int_equal(row(r, 0, 2)->pending, 1);
+	assert_int_equal(row(r, 0, 2)->delivered, 0);
+	free(r);
+	assert_int_equal(virq_vmm_guest_action(vmm, 1), 0); /* unmask: delivered once, on the new vCPU */
+	r = settled_report(vmm);
+	assert_int_equal(row(r, 0, 2)->delivered, 1);
+	assert_int_equal(row(r, 0, 2)->per_vcpu[1], 1);
+	assert_int_equal(row(r, 0, 2)->stale, 0);
+	free(r);
+	virq_vmm_destroy(vmm);
+}
+
 /* A driver that EOIs without acking: the line is still high at EOI, so it fires again; nothing hangs. */
 static void test_intx_without_ack_refires(void **state)
 {
@@ -263,6 +291,7 @@ static void test_userspace_delivery(void **state)
 		const struct virq_vmm_source_report *s = row(r, 0, k);
 		assert_int_equal(s->raised, s->delivered + s->coalesced);
 		assert_int_equal(s->lost, 0);
+		assert_int_equal(s->stale, 0); /* the entry is the route: its vCPU is the right one */
 		assert_true(s->delivered >= 1);
 	}
 	free(r);
@@ -277,6 +306,8 @@ static void test_impossible_wiring(void **state)
 		"device nic0: vector 1 targets vCPU 1 (the VM has 1)",
 		"devices nic0 and legacy0 have the same PCI address",
 		"action 2: vCPU 7 does not exist (the VM has 2)",
+		"device nic0 has both MSI-X and an INTx pin; its driver uses one: keep msix for MSI-X delivery, "
+		"intx for resample",
 	};
 	for (unsigned i = 0; i < sizeof(messages) / sizeof(messages[0]); i++) {
 		struct virq_vmm_config cfg;
@@ -296,6 +327,9 @@ static void test_impossible_wiring(void **state)
 		case 3:
 			cfg.actions[2].vcpu = 7;
 			break;
+		case 4:
+			cfg.devices[0].intx_pin = 2;
+			break;
 		}
 		assert_int_equal(virq_vmm_create(&cfg, &vmm, err, sizeof(err)), -EINVAL);
 		assert_string_equal(err, messages[i]);
@@ -310,6 +344,7 @@ int main(void)
 		cmocka_unit_test(test_masked_vector_with_the_table_in_the_vmm),
 		cmocka_unit_test(test_the_engine_table_saves_the_mask_exits),
 		cmocka_unit_test(test_retarget_moves_the_handler),
+		cmocka_unit_test(test_retarget_keeps_a_masked_vector_masked),
 		cmocka_unit_test(test_intx_without_ack_refires),
 		cmocka_unit_test(test_userspace_delivery),
 		cmocka_unit_test(test_impossible_wiring),
