@@ -146,6 +146,137 @@ ssize_t virq_vfio_region_write(int device_fd, const void *buf, size_t count, uin
 
 #define VIRQ_VFIO_REGION_OFFSET(index) ((uint64_t)(index) << 40)
 
+/*
+ * Interrupt remapping: an IOMMU with an interrupt remapping table (VT-d chapters 5 and 9.10), in x2APIC
+ * mode (IRTA.EIME = 1: 32-bit destination IDs), with posted-interrupt support.
+ *
+ * A function attached to an IOMMU sends its MSI-X messages in remappable format (address bits 31:20 =
+ * 0xFEE, bit 4 = 1, handle[14:0] in bits 19:5, handle[15] in bit 2, bit 3 SHV; with SHV the data's low
+ * 16 bits are a sub-handle added to the handle; data bits 31:16 reserved). Attaching reserves one IRTE
+ * per MSI-X vector, contiguous from a base index; when vfio-pci enables vector v, the host driver (as
+ * intel_irq_remapping) programs IRTE[base + v] in remapped format (present, fixed, physical, edge, a host
+ * vector, SVT = 1 / SQ = 0 / SID = the function's requester ID) and writes the message handle = base + v,
+ * SHV = 1, sub-handle 0 into the physical MSI-X entry. Each message is then translated through the table:
+ *   - remapped entry: the host IRQ, whose handler (vfio_msihandler) signals the vector's trigger eventfd,
+ *     exactly as without an IOMMU;
+ *   - posted entry (IM = 1): the IOMMU posts the entry's virtual vector into the posted-interrupt
+ *     descriptor at the entry's address (struct virq_posted_desc of src/bypass/posted_desc.h, an
+ *     address in this process), and when that post sets ON (ON was clear and SN clear, or URG set) it
+ *     sends the notification: the handler installed through src/bypass/notify.h, with the descriptor's
+ *     NDST and NV. No eventfd is written.
+ *   - a fault: the message is dropped and the fault counted per reason (and recorded as the last fault,
+ *     unless the entry's FPD suppresses it: FPD covers not-present and reserved-field faults only).
+ * MSI (not MSI-X) and INTx are not remapped by this model. A function not attached behaves as before.
+ *
+ * Locks: the IOMMU has one lock, taken inside a function's lock on the message path; a table write
+ * returns only once no message is still being translated through the old entry (the interrupt entry
+ * cache invalidation and its wait descriptor), so a descriptor that no entry points at any more may be
+ * freed.
+ */
+struct virq_iommu;
+
+#define VIRQ_IOMMU_MAX_ENTRIES 65536
+
+/* One 128-bit IRTE as it sits in the table: bits 63:0 in @lo, bits 127:64 in @hi. */
+struct virq_irte {
+	uint64_t lo, hi;
+};
+
+/* The fields of both formats; virq_irte_encode() packs them, virq_irte_decode() unpacks. */
+struct virq_irte_fields {
+	bool present;          /* P, bit 0 */
+	bool fpd;              /* FPD, bit 1: do not record faults this entry causes */
+	uint8_t avail;         /* AVL, bits 11:8: software's */
+	bool posted;           /* IM, bit 15: 0 remapped format, 1 posted format */
+	uint8_t vector;        /* bits 23:16: the host vector (remapped) or the virtual vector (posted) */
+	/* remapped format only */
+	bool dest_logical;     /* DM, bit 2 */
+	bool redir_hint;       /* RH, bit 3 */
+	bool level;            /* TM, bit 4 */
+	uint8_t delivery_mode; /* DLM, bits 7:5 (0 fixed, 1 lowest priority, 2 SMI, 4 NMI, 5 INIT, 7 ExtINT) */
+	uint32_t dest_id;      /* DST, bits 63:32 */
+	/* posted format only */
+	bool urgent;           /* URG, bit 14 */
+	uint64_t pda;          /* descriptor address, 64-byte aligned: bits 31:6 in IRTE bits 63:38,
+				* bits 63:32 in IRTE bits 127:96 */
+	/* source validation, both formats */
+	uint16_t sid;          /* bits 79:64: requester ID (SVT 1) or start bus << 8 | end bus (SVT 2) */
+	uint8_t sq;            /* bits 81:80: with SVT 1, ignore function bits: 0 none, 1 bit 2, 2 bits 2:1,
+				* 3 bits 2:0 */
+	uint8_t svt;           /* bits 83:82: 0 no check, 1 SID and SQ, 2 bus range, 3 reserved */
+};
+
+/* -EINVAL when a field does not fit its bits, @pda is not 64-byte aligned, or a field of the other
+ * format is set. */
+int virq_irte_encode(const struct virq_irte_fields *fields, struct virq_irte *out);
+void virq_irte_decode(const struct virq_irte *irte, struct virq_irte_fields *out);
+
+/* @entries: the table size, a power of two from 2 to VIRQ_IOMMU_MAX_ENTRIES (IRTA.S + 1). -EINVAL. */
+int virq_iommu_create(unsigned entries, struct virq_iommu **out);
+/* -EBUSY while a function is attached. */
+int virq_iommu_destroy(struct virq_iommu *iommu);
+
+/*
+ * Put @fn behind @iommu: reserve its IRTEs (one per MSI-X vector) and make its MSI-X messages
+ * remappable. -EBUSY if @fn is attached already or a VFIO descriptor is open on it; -ENOSPC if the
+ * table has no room for the block. Destroying the function detaches it.
+ */
+int virq_iommu_attach(struct virq_iommu *iommu, struct virq_pci_function *fn);
+/* Release the function's IRTEs (cleared: not present). -EINVAL if not attached, -EBUSY if VFIO is open. */
+int virq_iommu_detach(struct virq_pci_function *fn);
+/* The IRTE index of MSI-X vector @v of @fn, or -EINVAL (not attached, @v out of range). */
+int virq_iommu_vector_index(struct virq_pci_function *fn, unsigned v);
+
+/* Raw table access (software writing the entry, then invalidating the interrupt entry cache). -EINVAL
+ * for an index beyond the table. A write may set any bits, reserved ones included. */
+int virq_iommu_irte_read(struct virq_iommu *iommu, unsigned index, struct virq_irte *out);
+int virq_iommu_irte_write(struct virq_iommu *iommu, unsigned index, const struct virq_irte *irte);
+
+/*
+ * What intel_irq_remapping's vcpu-affinity hook does for vector @v of an attached @fn: post it to the
+ * descriptor at @pda with virtual vector @vector (P, FPD, AVL, SID, SQ, SVT copied from the host's
+ * remapped entry, URG 0, as Linux), or put the host's remapped entry back. -EINVAL: not attached, @v out
+ * of range, @pda 0 or not 64-byte aligned.
+ */
+int virq_iommu_vector_post(struct virq_pci_function *fn, unsigned v, uint64_t pda, uint8_t vector);
+int virq_iommu_vector_remap(struct virq_pci_function *fn, unsigned v);
+
+/* Fault reasons, numbered as the VT-d fault recording registers report them. */
+enum virq_iommu_fault_reason {
+	VIRQ_IOMMU_FAULT_REQ_RESERVED = 0x20,  /* reserved field set in the request (data bits 31:16) */
+	VIRQ_IOMMU_FAULT_INDEX = 0x21,         /* handle (+ sub-handle) beyond the table */
+	VIRQ_IOMMU_FAULT_NOT_PRESENT = 0x22,   /* P clear */
+	VIRQ_IOMMU_FAULT_IRTE_RESERVED = 0x24, /* reserved field set in a present entry (here also a posted
+						* entry with descriptor address 0) */
+	VIRQ_IOMMU_FAULT_COMPAT = 0x25,        /* compatibility-format request blocked */
+	VIRQ_IOMMU_FAULT_SID = 0x26,           /* source-id verification failed */
+};
+#define VIRQ_IOMMU_FAULT_FIRST 0x20
+#define VIRQ_IOMMU_FAULT_COUNT 8 /* reasons 0x20..0x27 */
+
+struct virq_iommu_faults {
+	uint64_t count[VIRQ_IOMMU_FAULT_COUNT]; /* [reason - VIRQ_IOMMU_FAULT_FIRST]: recorded faults */
+	uint64_t recorded;                      /* sum of @count */
+	uint64_t suppressed;                    /* faults not recorded because the entry's FPD was set */
+	/* The last recorded fault, as the fault recording register holds it (valid when @recorded > 0). */
+	uint8_t last_reason;
+	uint16_t last_sid;                      /* the requester ID of the faulting message */
+	uint32_t last_index;                    /* the interrupt index it used */
+};
+/* A consistent snapshot. */
+int virq_iommu_faults(struct virq_iommu *iommu, struct virq_iommu_faults *out);
+
+struct virq_iommu_stats {
+	uint64_t remapped;         /* messages delivered as host IRQs */
+	uint64_t posted;           /* messages posted into a descriptor */
+	uint64_t posted_coalesced; /* of those, posts that found their PIR bit already set */
+	uint64_t notifications;    /* posts that set ON and sent a notification */
+	uint64_t unclaimed;        /* remapped through an entry of no vector of the sending function (with
+				    * SVT 0): a host IRQ nobody here handles, dropped */
+	uint64_t dropped;          /* messages dropped by a fault (recorded or suppressed) */
+};
+int virq_iommu_stats(struct virq_iommu *iommu, struct virq_iommu_stats *out);
+
 #ifdef __cplusplus
 }
 #endif

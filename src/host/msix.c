@@ -8,6 +8,10 @@
  * A VFIO user never sees the table (vfio-pci hides it: reads return all ones, writes are dropped; the
  * guest's table is emulated elsewhere), but it can read the PBA, which passes through.
  *
+ * Behind an IOMMU (irte.c) the message the host writes is in remappable format (a handle naming the
+ * vector's IRTE) instead of a LAPIC address and vector; the entry is read back at every send, so a
+ * message rewritten behind the host's back (virq_msix_entry_write) is what the IOMMU sees.
+ *
  * The PBA bits are the vectors' @pba flags (struct virq_pci_vector), so a PBA read is always the
  * device's current view.
  */
@@ -61,9 +65,12 @@ void virq_msix_host_program_locked(struct virq_pci_function *fn, unsigned v, boo
 	uint8_t *e = entry(fn, v);
 
 	if (unmask) {
-		put32(e + PCI_MSIX_ENTRY_LOWER_ADDR, HOST_MSI_ADDRESS);
+		uint32_t addr = HOST_MSI_ADDRESS, data = v;
+		if (fn->iommu) /* intel_irq_remapping: program the IRTE, send a remappable message */
+			virq_iommu_host_program_locked(fn, v, &addr, &data);
+		put32(e + PCI_MSIX_ENTRY_LOWER_ADDR, addr);
 		put32(e + PCI_MSIX_ENTRY_UPPER_ADDR, 0);
-		put32(e + PCI_MSIX_ENTRY_DATA, v);
+		put32(e + PCI_MSIX_ENTRY_DATA, data);
 	}
 	put32(e + PCI_MSIX_ENTRY_VECTOR_CTRL, unmask ? 0 : PCI_MSIX_ENTRY_CTRL_MASKBIT);
 }
@@ -120,4 +127,21 @@ int virq_msix_entry_read(struct virq_pci_function *fn, unsigned v, uint32_t out[
 		out[i] = get32(entry(fn, v) + 4 * i);
 	pthread_mutex_unlock(&fn->lock);
 	return 0;
+}
+
+int virq_msix_entry_write(struct virq_pci_function *fn, unsigned v, const uint32_t in[4])
+{
+	if (v >= fn->desc.msix_vectors)
+		return -EINVAL;
+	pthread_mutex_lock(&fn->lock);
+	for (unsigned i = 0; i < 4; i++)
+		put32(entry(fn, v) + 4 * i, in[i]);
+	pthread_mutex_unlock(&fn->lock);
+	return 0;
+}
+
+void virq_msix_entry_message_locked(const struct virq_pci_function *fn, unsigned v, uint32_t *addr, uint32_t *data)
+{
+	*addr = get32(entry(fn, v) + PCI_MSIX_ENTRY_LOWER_ADDR);
+	*data = get32(entry(fn, v) + PCI_MSIX_ENTRY_DATA);
 }

@@ -90,8 +90,25 @@ int virq_pci_intx_handler_locked(struct virq_pci_function *fn)
 	return fn->intx_trigger;
 }
 
+/*
+ * Vector @v's message leaves the function. Without an IOMMU it is the host IRQ at once: the trigger to
+ * signal. Behind one, a remappable MSI-X message is translated (irte.c): a remapped entry is the host
+ * IRQ of the vector that owns the entry, a posted one fills @note instead, a fault drops it.
+ */
+static int vector_send_locked(struct virq_pci_function *fn, unsigned v, bool msix, struct virq_iommu_note *note)
+{
+	uint32_t addr, data;
+
+	if (!msix || !fn->iommu)
+		return fn->vec[v].trigger;
+	virq_msix_entry_message_locked(fn, v, &addr, &data);
+	int index = virq_iommu_translate_locked(fn, addr, data, note);
+	return index < 0 ? -1 : fn->vec[index - fn->irte_base].trigger;
+}
+
 /* A message for vector @v from @cause: sent (returns the trigger) or left waiting. */
-static int vector_message_locked(struct virq_pci_function *fn, unsigned v, unsigned cause, bool msix)
+static int vector_message_locked(struct virq_pci_function *fn, unsigned v, unsigned cause, bool msix,
+				 struct virq_iommu_note *note)
 {
 	struct virq_pci_vector *vec = &fn->vec[v];
 	struct virq_pci_cause *c = &fn->cause[cause];
@@ -100,7 +117,7 @@ static int vector_message_locked(struct virq_pci_function *fn, unsigned v, unsig
 
 	if (!masked) {
 		c->messages++;
-		return vec->trigger;
+		return vector_send_locked(fn, v, msix, note);
 	}
 	if (*pending) {
 		c->coalesced++; /* the waiting message covers this raise too */
@@ -112,12 +129,12 @@ static int vector_message_locked(struct virq_pci_function *fn, unsigned v, unsig
 	return -1;
 }
 
-static int deliver_locked(struct virq_pci_function *fn, unsigned cause)
+static int deliver_locked(struct virq_pci_function *fn, unsigned cause, struct virq_iommu_note *note)
 {
 	if (virq_pci_msix_enabled_locked(fn))
-		return vector_message_locked(fn, cause % fn->desc.msix_vectors, cause, true);
+		return vector_message_locked(fn, cause % fn->desc.msix_vectors, cause, true, note);
 	if (virq_pci_msi_enabled_locked(fn) && fn->num_ctx)
-		return vector_message_locked(fn, cause % fn->num_ctx, cause, false);
+		return vector_message_locked(fn, cause % fn->num_ctx, cause, false, note);
 	if (!fn->desc.intx_pin) {
 		fn->cause[cause].discarded++; /* no interrupt enabled can carry it; STATUS still shows it */
 		return -1;
@@ -125,7 +142,7 @@ static int deliver_locked(struct virq_pci_function *fn, unsigned cause)
 	return virq_pci_intx_handler_locked(fn);
 }
 
-int virq_pci_vector_release_locked(struct virq_pci_function *fn, unsigned v)
+int virq_pci_vector_release_locked(struct virq_pci_function *fn, unsigned v, struct virq_iommu_note *note)
 {
 	struct virq_pci_vector *vec = &fn->vec[v];
 	bool msix = virq_pci_msix_enabled_locked(fn);
@@ -137,7 +154,7 @@ int virq_pci_vector_release_locked(struct virq_pci_function *fn, unsigned v)
 	*pending = false;
 	fn->cause[cause].held--;
 	fn->cause[cause].messages++;
-	return vec->trigger;
+	return vector_send_locked(fn, v, msix, note);
 }
 
 void virq_pci_discard_pending_locked(struct virq_pci_function *fn, bool pba)
@@ -168,6 +185,7 @@ int virq_pci_function_raise(struct virq_pci_function *fn, unsigned cause)
 {
 	struct virq_pci_signal sig = {.fd = -1};
 	enum virq_pci_event event = VIRQ_PCI_EVENT_RAISE;
+	struct virq_iommu_note note = {0};
 	virq_pci_observer *observer;
 	void *observer_ctx;
 
@@ -184,7 +202,7 @@ int virq_pci_function_raise(struct virq_pci_function *fn, unsigned cause)
 		fn->status |= bit(cause);
 		c->raise_ns = now;
 		c->seen = false;
-		sig = virq_pci_signal_begin_locked(fn, deliver_locked(fn, cause));
+		sig = virq_pci_signal_begin_locked(fn, deliver_locked(fn, cause, &note));
 	}
 	observer = fn->observer;
 	observer_ctx = fn->observer_ctx;
@@ -192,6 +210,7 @@ int virq_pci_function_raise(struct virq_pci_function *fn, unsigned cause)
 	if (observer)
 		observer(observer_ctx, event, cause, now);
 	virq_pci_signal_end(fn, sig);
+	virq_iommu_note_send(&note);
 	return 0;
 }
 
@@ -426,6 +445,7 @@ int virq_pci_function_destroy(struct virq_pci_function *fn)
 	pthread_mutex_lock(&fn->igate);
 	virq_virqfd_stop(fn); /* normally already stopped by the last close */
 	pthread_mutex_unlock(&fn->igate);
+	virq_iommu_function_gone(fn);
 	pthread_mutex_destroy(&fn->igate);
 	pthread_mutex_destroy(&fn->lock);
 	pthread_mutex_destroy(&fn->traffic_lock);

@@ -14,7 +14,8 @@
  *                 Mirrors vfio-pci's vdev->igate mutex.
  *   lock          every device and host-IRQ field below. Raises, BAR and config accesses, the virqfd
  *                 watcher's unmask. Eventfd writes happen after it is dropped (see signal begin/end).
- *   traffic_lock  the traffic thread's start/stop (independent of the two above).
+ *   iommu->lock   the IOMMU's table and counters (irte.c), taken inside @lock on the message path.
+ *   traffic_lock  the traffic thread's start/stop (independent of the others).
  */
 #ifndef VIRQ_HOST_PCI_FUNCTION_H
 #define VIRQ_HOST_PCI_FUNCTION_H
@@ -87,6 +88,10 @@ struct virq_pci_function {
 	uint64_t unmask_gen;                      /* [L:lock] bumped whenever @unmask_efd changes */
 	unsigned open_count;                      /* [L:igate] open VFIO descriptors */
 
+	/* Interrupt remapping (irte.c): set by attach/detach with igate and lock held, read with either. */
+	struct virq_iommu *iommu;                 /* [L:lock] NULL: messages in compatibility format */
+	unsigned irte_base;                       /* [L:lock] IRTE of MSI-X vector v: irte_base + v */
+
 	/* The virqfd watcher thread (vfio_virqfd.c): started with the first unmask eventfd. */
 	pthread_t watcher;                        /* [L:igate] */
 	bool watcher_running;                     /* [L:igate] */
@@ -102,6 +107,13 @@ struct virq_pci_function {
 	bool traffic_running;                     /* [L:traffic_lock] */
 	struct virq_traffic traffic;              /* [L:traffic_lock] fixed while the thread runs */
 	atomic_bool traffic_stop;                 /* [A] */
+};
+
+/* A posted interrupt's notification to send once the function's lock is dropped (irte.c). */
+struct virq_iommu_note {
+	bool send;
+	uint8_t nv;
+	uint32_t ndst;
 };
 
 /* An eventfd write to do once the lock is dropped: see virq_pci_signal_begin_locked(). */
@@ -121,8 +133,9 @@ void virq_pci_notify(struct virq_pci_function *fn, enum virq_pci_event event, un
  * to signal or -1. Counts the message on every pending cause. */
 int virq_pci_intx_handler_locked(struct virq_pci_function *fn);
 void virq_pci_intx_count_signal_locked(struct virq_pci_function *fn);
-/* MSI/MSI-X vector @v got a trigger or was unmasked: release its pending message (fd to signal or -1). */
-int virq_pci_vector_release_locked(struct virq_pci_function *fn, unsigned v);
+/* MSI/MSI-X vector @v got a trigger or was unmasked: release its pending message (fd to signal or -1;
+ * through an IOMMU the message may be posted instead, and @note says whether to notify once unlocked). */
+int virq_pci_vector_release_locked(struct virq_pci_function *fn, unsigned v, struct virq_iommu_note *note);
 /* Drop waiting messages, counted as discarded: MSI's always, the PBA's too with @pba (reset). */
 void virq_pci_discard_pending_locked(struct virq_pci_function *fn, bool pba);
 /* BAR access, one naturally aligned chunk of 1, 2, 4 or 8 bytes: 0 or -errno. */
@@ -156,6 +169,27 @@ uint64_t virq_msix_pba_read_locked(const struct virq_pci_function *fn, uint64_t 
 uint32_t virq_msix_pba_bytes(const struct virq_pci_function *fn);
 /* For tests and tools: the four dwords of physical entry @v. -EINVAL if out of range. */
 int virq_msix_entry_read(struct virq_pci_function *fn, unsigned v, uint32_t out[4]);
+/* For tests: write physical entry @v's four dwords, as a device (or a guest with direct access to the
+ * table) could, behind the host's back. -EINVAL if out of range. */
+int virq_msix_entry_write(struct virq_pci_function *fn, unsigned v, const uint32_t in[4]);
+/* The message vector @v sends now: the entry's address (low dword) and data. */
+void virq_msix_entry_message_locked(const struct virq_pci_function *fn, unsigned v, uint32_t *addr, uint32_t *data);
+
+/* irte.c: the function's side of interrupt remapping. */
+/*
+ * A remappable-format message (@addr, @data) from @fn is translated through its IOMMU: returns the IRTE
+ * index when the entry is remapped (a host IRQ: the caller runs that vector's handler), or -1 when the
+ * message was posted (@note filled) or dropped by a fault. fn->lock held.
+ */
+int virq_iommu_translate_locked(struct virq_pci_function *fn, uint32_t addr, uint32_t data,
+				struct virq_iommu_note *note);
+/* The host driver enables MSI-X vector @v of an attached @fn: program its IRTE in remapped format and
+ * return the remappable message for the MSI-X entry. fn->lock held. */
+void virq_iommu_host_program_locked(struct virq_pci_function *fn, unsigned v, uint32_t *addr, uint32_t *data);
+/* Send the notification @note carries, if any. Call with no lock held. */
+void virq_iommu_note_send(const struct virq_iommu_note *note);
+/* virq_pci_function_destroy: detach if attached (no VFIO descriptor is open by then). */
+void virq_iommu_function_gone(struct virq_pci_function *fn);
 
 /* vfio_irqs.c */
 long virq_vfio_set_irqs(struct virq_pci_function *fn, unsigned long arg);

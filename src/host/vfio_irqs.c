@@ -256,13 +256,15 @@ static int msi_set_vector_signal(struct virq_pci_function *fn, unsigned v, int u
 	int fd = virq_eventfd_dup(user_fd);
 	if (fd < 0)
 		return fd;
+	struct virq_iommu_note note = {0};
 	pthread_mutex_lock(&fn->lock);
 	fn->vec[v].trigger = fd;
 	if (msix)
 		virq_msix_host_program_locked(fn, v, true);
-	struct virq_pci_signal sig = virq_pci_signal_begin_locked(fn, virq_pci_vector_release_locked(fn, v));
+	struct virq_pci_signal sig = virq_pci_signal_begin_locked(fn, virq_pci_vector_release_locked(fn, v, &note));
 	pthread_mutex_unlock(&fn->lock);
 	virq_pci_signal_end(fn, sig);
+	virq_iommu_note_send(&note);
 	return 0;
 }
 
