@@ -419,8 +419,11 @@ int virq_pci_function_create(const struct virq_pci_function_desc *desc, struct v
 		return -ENOMEM;
 	}
 	fn->desc.name = fn->name;
-	for (unsigned v = 0; v < fn->nvec; v++)
+	for (unsigned v = 0; v < fn->nvec; v++) {
+		fn->vec[v].fn = fn;
+		fn->vec[v].index = v;
 		fn->vec[v].trigger = -1;
+	}
 	fn->irq_type = VIRQ_IRQ_NONE;
 	fn->intx_trigger = fn->err_trigger = fn->req_trigger = fn->unmask_efd = -1;
 	fn->watch_epfd = fn->watch_stop = -1;

@@ -20,6 +20,7 @@
 #ifndef VIRQ_HOST_PCI_FUNCTION_H
 #define VIRQ_HOST_PCI_FUNCTION_H
 
+#include "bypass/irqbypass.h"
 #include "guest/latency.h"
 #include "virq/host.h"
 
@@ -49,6 +50,14 @@ struct virq_pci_cause {
  * MSI IRQ that has no handler yet (freed, so discarded, when MSI is disabled).
  */
 struct virq_pci_vector {
+	struct virq_pci_function *fn; /* [I] */
+	unsigned index;               /* [I] */
+	/*
+	 * The irq bypass producer of this vector while it has a trigger (vfio's ctx->producer): an irqfd on
+	 * the same eventfd pairs with it and may have its interrupt posted straight to a vCPU.
+	 */
+	struct virq_bypass_producer producer;
+	bool producing;               /* [L:igate] @producer is registered */
 	int trigger;            /* [L:lock] virq's duplicate of the trigger eventfd, -1 if none */
 	bool pba;               /* [L:lock] MSI-X pending bit */
 	unsigned pba_cause;     /* [L:lock] the cause whose raise set @pba */

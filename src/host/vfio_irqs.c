@@ -233,8 +233,46 @@ static int set_intx_trigger(struct virq_pci_function *fn, unsigned start, unsign
 
 /* ---- MSI / MSI-X ---- */
 
+/*
+ * The producer's one op (intel_ir_set_vcpu_affinity through irq_set_vcpu_affinity): post the vector to a
+ * vCPU's descriptor, or back to remapped delivery. Only MSI-X behind an IOMMU can post; the IOMMU cannot
+ * be attached or detached while a VFIO descriptor is open, which a producer implies.
+ */
+static int producer_set_vcpu_affinity(struct virq_bypass_producer *prod, const struct virq_bypass_vcpu_info *info)
+{
+	struct virq_pci_vector *vec = (struct virq_pci_vector *)((char *)prod - offsetof(struct virq_pci_vector, producer));
+	struct virq_pci_function *fn = vec->fn;
+
+	if (!fn->iommu || fn->irq_type != VFIO_PCI_MSIX_IRQ_INDEX)
+		return -EOPNOTSUPP;
+	return info ? virq_iommu_vector_post(fn, vec->index, info->pi_desc_addr, info->vector)
+		    : virq_iommu_vector_remap(fn, vec->index);
+}
+
+static const struct virq_bypass_producer_ops vfio_producer_ops = {
+	.set_vcpu_affinity = producer_set_vcpu_affinity,
+};
+
+/*
+ * Register vector @v as a producer for @eventfd, as vfio_msi_set_vector_signal does. A failure (another
+ * producer on the same eventfd) only means no bypass for this vector, so it is not an error. igate held,
+ * fn->lock not: the consumer's add_producer may call back into set_vcpu_affinity, which takes it.
+ */
+static void vector_produce(struct virq_pci_function *fn, unsigned v, int eventfd)
+{
+	struct virq_pci_vector *vec = &fn->vec[v];
+
+	vec->producer.ops = &vfio_producer_ops;
+	vec->producer.host_irq = v;
+	vec->producing = virq_bypass_register_producer(&vec->producer, eventfd) == 0;
+}
+
 static void vector_clear(struct virq_pci_function *fn, unsigned v, bool msix)
 {
+	if (fn->vec[v].producing) { /* first, so the consumer returns the vector to remapped delivery */
+		virq_bypass_unregister_producer(&fn->vec[v].producer);
+		fn->vec[v].producing = false;
+	}
 	pthread_mutex_lock(&fn->lock);
 	int old = fn->vec[v].trigger;
 	fn->vec[v].trigger = -1;
@@ -265,6 +303,7 @@ static int msi_set_vector_signal(struct virq_pci_function *fn, unsigned v, int u
 	pthread_mutex_unlock(&fn->lock);
 	virq_pci_signal_end(fn, sig);
 	virq_iommu_note_send(&note);
+	vector_produce(fn, v, fd);
 	return 0;
 }
 

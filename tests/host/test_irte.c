@@ -616,6 +616,84 @@ static void test_stress_posted_storm(void **state)
 	assert_int_equal(virq_iommu_destroy(iommu), 0);
 }
 
+/* ---- VFIO vectors as irq bypass producers ---- */
+
+/* A consumer (what an irqfd will be) that posts its producer to @desc while paired. */
+struct post_consumer {
+	struct virq_bypass_consumer cons;
+	struct virq_posted_desc *desc;
+	int added, deleted, last_ret;
+};
+
+static int post_add_producer(struct virq_bypass_consumer *cons, struct virq_bypass_producer *prod)
+{
+	struct post_consumer *pc = (struct post_consumer *)cons;
+	struct virq_bypass_vcpu_info info = { .pi_desc_addr = (uint64_t)(uintptr_t)pc->desc, .vector = 0x47 };
+	pc->added++;
+	pc->last_ret = prod->ops->set_vcpu_affinity(prod, &info);
+	return 0;
+}
+
+static void post_del_producer(struct virq_bypass_consumer *cons, struct virq_bypass_producer *prod)
+{
+	struct post_consumer *pc = (struct post_consumer *)cons;
+	pc->deleted++;
+	prod->ops->set_vcpu_affinity(prod, NULL);
+}
+
+static const struct virq_bypass_consumer_ops post_consumer_ops = {
+	.add_producer = post_add_producer,
+	.del_producer = post_del_producer,
+};
+
+/*
+ * Each MSI-X vector with a trigger is a producer keyed by that eventfd: a consumer on the same eventfd
+ * pairs with it in either order and may post it; when either side goes, the vector is remapped again.
+ */
+static void test_vfio_vectors_are_bypass_producers(void **state)
+{
+	(void)state;
+	static struct virq_posted_desc desc;
+	struct virq_iommu *iommu;
+	struct rig r;
+	uint64_t pir[4];
+
+	assert_int_equal(virq_iommu_create(16, &iommu), 0);
+	virq_posted_desc_init(&desc, VIRQ_POSTED_INTR_VECTOR, 0);
+	virq_posted_desc_set_sn(&desc); /* not running: posts are only recorded, no notification */
+
+	/* Producer first (VFIO already signals vector 2), then the consumer. */
+	rig_up(&r, iommu, 0x0100, 8);
+	struct post_consumer pc = { .cons.ops = &post_consumer_ops, .desc = &desc };
+	assert_int_equal(virq_bypass_register_consumer(&pc.cons, r.efd[2]), 0);
+	assert_int_equal(pc.added, 1);
+	assert_int_equal(pc.last_ret, 0);
+	raise_ack(&r, 2);
+	assert_true(pir_has(&desc, 0x47));
+	assert_int_equal(host_efd_take(r.efd[2]), 0); /* posted: the trigger eventfd stays silent */
+	virq_posted_desc_take(&desc, pir);
+
+	/* VFIO takes the trigger away: the consumer hears of it and the vector is remapped again. */
+	assert_int_equal(host_set_eventfds(r.dev, VFIO_PCI_MSIX_IRQ_INDEX, 2, 1, (int32_t[]){ -1 }), 0);
+	assert_int_equal(pc.deleted, 1);
+	/* Consumer first this time: VFIO giving the vector its trigger back pairs them again. */
+	assert_int_equal(host_set_eventfds(r.dev, VFIO_PCI_MSIX_IRQ_INDEX, 2, 1, (int32_t[]){ r.efd[2] }), 0);
+	assert_int_equal(pc.added, 2);
+	raise_ack(&r, 2);
+	assert_true(pir_has(&desc, 0x47));
+	assert_int_equal(host_efd_take(r.efd[2]), 0);
+	virq_posted_desc_take(&desc, pir);
+
+	/* The consumer leaves: remapped delivery through the trigger eventfd again. */
+	virq_bypass_unregister_consumer(&pc.cons);
+	assert_int_equal(pc.deleted, 2);
+	raise_ack(&r, 2);
+	assert_false(pir_has(&desc, 0x47));
+	assert_int_equal(host_efd_take(r.efd[2]), 1);
+	rig_down(&r);
+	assert_int_equal(virq_iommu_destroy(iommu), 0);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -626,6 +704,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_source_id),
 		cmocka_unit_test(test_faults),
 		cmocka_unit_test(test_posted_delivery),
+		cmocka_unit_test(test_vfio_vectors_are_bypass_producers),
 		cmocka_unit_test(test_stress_posted_storm),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
