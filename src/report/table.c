@@ -15,19 +15,6 @@
 #include <stdarg.h>
 #include <string.h>
 
-const char *virq_report_delivery_name(enum virq_vmm_delivery delivery)
-{
-	switch (delivery) {
-	case VIRQ_VMM_DELIVERY_IRQFD:
-		return "irqfd";
-	case VIRQ_VMM_DELIVERY_RESAMPLE:
-		return "resample";
-	case VIRQ_VMM_DELIVERY_USERSPACE:
-		return "userspace";
-	}
-	return "?";
-}
-
 static const struct virq_vmm_device_config *virq_report_device(const struct virq_report_meta *meta,
 							       unsigned device)
 {
@@ -40,7 +27,7 @@ const char *virq_report_device_mode(const struct virq_report_meta *meta, unsigne
 {
 	const struct virq_vmm_device_config *dev = virq_report_device(meta, device);
 
-	return dev ? virq_report_delivery_name(dev->delivery) : NULL;
+	return dev ? virq_vmm_delivery_name(dev->delivery) : NULL;
 }
 
 const char *virq_report_device_name(const struct virq_report_meta *meta, unsigned device, char *buf,

@@ -217,12 +217,6 @@ static int load_msix(struct loader *ld, const char *dev_path, const struct virq_
 	return check_msix_layout(ld, path, d);
 }
 
-static const char *delivery_name(enum virq_vmm_delivery delivery)
-{
-	return delivery == VIRQ_VMM_DELIVERY_IRQFD ? "irqfd"
-	     : delivery == VIRQ_VMM_DELIVERY_RESAMPLE ? "resample" : "userspace";
-}
-
 static int load_delivery(struct loader *ld, const char *dev_path, const struct virq_sy_device *sy,
                          struct virq_vmm_device_config *d)
 {
@@ -243,7 +237,8 @@ static int load_delivery(struct loader *ld, const char *dev_path, const struct v
 		d->delivery = sy->delivery == VIRQ_SY_DELIVERY_IRQFD ? VIRQ_VMM_DELIVERY_IRQFD
 		                                                     : VIRQ_VMM_DELIVERY_USERSPACE;
 		if (!d->msix_vectors)
-			return fail(ld, path, "device %s: delivery %s needs msix", d->name, delivery_name(d->delivery));
+			return fail(ld, path, "device %s: delivery %s needs msix", d->name,
+			            virq_vmm_delivery_name(d->delivery));
 		return 0;
 	default:
 		d->delivery = VIRQ_VMM_DELIVERY_RESAMPLE;
@@ -406,7 +401,7 @@ static int load_guest_entry(struct loader *ld, unsigned index, unsigned *owner)
 			return fail(ld, sub, "driver: %s drives %s, but device %s delivers through %s (delivery %s)",
 			            d->driver == VIRQ_VMM_DRIVER_NIC ? "nic" : "an intx driver",
 			            d->driver == VIRQ_VMM_DRIVER_NIC ? "MSI-X vectors" : "an INTx line", d->name,
-			            msix ? "MSI-X" : "INTx", delivery_name(d->delivery));
+			            msix ? "MSI-X" : "INTx", virq_vmm_delivery_name(d->delivery));
 	}
 
 	snprintf(sub, sizeof(sub), "%s.affinity", path);

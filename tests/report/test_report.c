@@ -324,9 +324,9 @@ static void test_names(void **state)
 	struct fixture *f = *state;
 	char buf[32];
 
-	assert_string_equal(virq_report_delivery_name(VIRQ_VMM_DELIVERY_IRQFD), "irqfd");
-	assert_string_equal(virq_report_delivery_name(VIRQ_VMM_DELIVERY_RESAMPLE), "resample");
-	assert_string_equal(virq_report_delivery_name(VIRQ_VMM_DELIVERY_USERSPACE), "userspace");
+	assert_string_equal(virq_vmm_delivery_name(VIRQ_VMM_DELIVERY_IRQFD), "irqfd");
+	assert_string_equal(virq_vmm_delivery_name(VIRQ_VMM_DELIVERY_RESAMPLE), "resample");
+	assert_string_equal(virq_vmm_delivery_name(VIRQ_VMM_DELIVERY_USERSPACE), "userspace");
 	assert_string_equal(virq_report_device_name(&f->meta, 1, buf, sizeof(buf)), "legacy0");
 	assert_string_equal(virq_report_device_name(&f->meta, 7, buf, sizeof(buf)), "device 7");
 	assert_string_equal(virq_report_device_name(NULL, 0, buf, sizeof(buf)), "device 0");
