@@ -166,6 +166,34 @@ struct virq_vmm_report {
 /* A snapshot (any time; exact after virq_vmm_settle()), to free(); NULL if out of memory. */
 struct virq_vmm_report *virq_vmm_report(struct virq_vmm *vmm);
 
+/*
+ * How one source reaches the guest, hop by hop (what `virq explain` prints): the device's table entry
+ * as the guest programmed it, the GSI and route the VMM gave it, the irqfd on it, the delivery mode and
+ * why, and where it lands. Exact when nothing is reprogramming the source at the same moment.
+ */
+struct virq_vmm_explanation {
+	unsigned device, source;
+	bool intx;
+	uint16_t requester_id;
+	/* MSI-X: the entry as the guest programmed it (from the engine when the table lives there). */
+	bool table_in_engine;
+	uint32_t entry_addr_lo, entry_addr_hi, entry_data;
+	bool entry_masked, function_masked, msix_enabled;
+	/* INTx: the pin and the IOAPIC input it is wired to. */
+	unsigned intx_pin;
+	unsigned gsi;
+	bool route_valid;                 /* MSI-X: a route is installed for the GSI */
+	uint32_t route_addr_lo, route_data; /* MSI-X: what it says */
+	bool irqfd;                       /* the VFIO trigger is an irqfd on @gsi right now */
+	bool resample;                    /* ... a resampling one whose resamplefd is VFIO's INTx unmask */
+	const char *mode;                 /* "software", "userspace" */
+	char why[160];                    /* the reason for @mode, in words */
+	int target_vcpu;                  /* -1 if the source cannot be delivered now (masked, no route) */
+	uint8_t guest_vector;
+};
+/* Returns 0, or -EINVAL for a device or source that does not exist. */
+int virq_vmm_explain(struct virq_vmm *vmm, unsigned device, unsigned source, struct virq_vmm_explanation *out);
+
 /* The names a report prints. */
 const char *virq_vmm_device_name(const struct virq_vmm *vmm, unsigned device);
 const char *virq_vmm_delivery_name(enum virq_vmm_delivery delivery);

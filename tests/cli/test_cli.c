@@ -243,6 +243,22 @@ static void test_trace_is_chrome_trace_json(void **state)
 	unlink(path);
 }
 
+/* virq explain: the chain of one source, and a clear error for a source that does not exist. */
+static void test_explain(void **state)
+{
+	struct cli_result r = cli("explain", data("scripted.yaml"), "nic0.vector[1]", NULL);
+	assert_int_equal(r.status, 0);
+	assert_contains(r.out, "nic0.vector[1]  (PCI 00:03.0, MSI-X entry 1)");
+	assert_contains(r.out, "(emulated in the engine)");
+	assert_contains(r.out, "irqfd        the VFIO trigger is an irqfd on this GSI");
+	assert_contains(r.out, "target       vCPU 1, vector 0x31");
+	cli_free(&r);
+	r = cli("explain", data("scripted.yaml"), "nic7", NULL);
+	assert_int_equal(r.status, 2);
+	assert_contains(r.err, "no device named 'nic7'");
+	cli_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -255,6 +271,7 @@ int main(void)
 		cmocka_unit_test(test_unmet_expectation_fails_check),
 		cmocka_unit_test(test_json_uses_the_column_names),
 		cmocka_unit_test(test_trace_is_chrome_trace_json),
+		cmocka_unit_test(test_explain),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

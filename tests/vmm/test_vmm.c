@@ -171,6 +171,32 @@ static void test_masked_vector_pends_then_delivers_once(void **state)
 	check_masked_vector_pends_then_delivers_once(false);
 }
 
+/* explain reads each hop where it lives: a masked entry (in the engine) has no target until unmasked. */
+static void test_explain_follows_the_entry(void **state)
+{
+	struct virq_vmm_config cfg;
+	config_default(&cfg);
+	struct virq_vmm *vmm = vmm_started(&cfg);
+	struct virq_vmm_explanation e;
+
+	assert_int_equal(virq_vmm_explain(vmm, 0, 2, &e), 0);
+	assert_true(e.table_in_engine && e.irqfd && e.route_valid);
+	assert_int_equal(e.target_vcpu, 0);
+	assert_int_equal(e.route_addr_lo, 0xfee00000u);
+	assert_int_equal(e.guest_vector, e.route_data & 0xff);
+	assert_int_equal(virq_vmm_guest_action(vmm, 0), 0); /* mask v2 */
+	assert_int_equal(virq_vmm_explain(vmm, 0, 2, &e), 0);
+	assert_true(e.entry_masked);
+	assert_int_equal(e.target_vcpu, -1);
+	assert_non_null(strstr(e.why, "held now: the entry is masked"));
+	assert_int_equal(virq_vmm_explain(vmm, 1, 0, &e), 0);
+	assert_true(e.intx && e.resample);
+	assert_int_equal(e.gsi, 16);
+	assert_int_equal(virq_vmm_explain(vmm, 0, 4, &e), -EINVAL);
+	assert_int_equal(virq_vmm_explain(vmm, 2, 0, &e), -EINVAL);
+	virq_vmm_destroy(vmm);
+}
+
 static void test_masked_vector_with_the_table_in_the_vmm(void **state)
 {
 	check_masked_vector_pends_then_delivers_once(true);
@@ -334,6 +360,7 @@ int main(void)
 		cmocka_unit_test(test_each_source_once_on_its_vcpu),
 		cmocka_unit_test(test_masked_vector_pends_then_delivers_once),
 		cmocka_unit_test(test_masked_vector_with_the_table_in_the_vmm),
+		cmocka_unit_test(test_explain_follows_the_entry),
 		cmocka_unit_test(test_the_engine_table_saves_the_mask_exits),
 		cmocka_unit_test(test_retarget_moves_the_handler),
 		cmocka_unit_test(test_retarget_keeps_a_masked_vector_masked),

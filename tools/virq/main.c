@@ -17,6 +17,7 @@ static void virq_cli_usage(FILE *out)
 		"commands:\n"
 		"  run [FILE]      run a scenario (the embedded default without FILE) and print its report\n"
 		"  check FILE...   run scenarios as tests: one PASS/FAIL line each, then 'N passed, N failed'\n"
+		"  explain [FILE] [SOURCE...]  how each source's interrupts reach the guest, hop by hop\n"
 		"  demo            drive the x86 path end to end (irqfd MSI, resampling INTx) and print the counts\n"
 		"  bench [NAME...] run the benchmarks; one JSON object per line, each beside its floor\n"
 		"                  measured in the same run (virq bench --list names them)\n"
@@ -42,6 +43,8 @@ int main(int argc, char **argv)
 		return virq_cli_run(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "check"))
 		return virq_cli_check(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "explain"))
+		return virq_cli_explain(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "demo"))
 		return virq_cli_demo(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "bench"))

@@ -113,6 +113,14 @@ static int exec_steps(struct virq_vmm *vmm, const struct virq_scenario *sc, cons
 	return 0;
 }
 
+int virq_exec_steps(struct virq_vmm *vmm, const struct virq_scenario *sc)
+{
+	struct virq_exec_options opts = { 0 };
+	struct virq_exec_result result = { 0 };
+
+	return exec_steps(vmm, sc, &opts, &result);
+}
+
 static int exec_traffic(struct virq_vmm *vmm, const struct virq_scenario *sc, const struct virq_exec_options *opts,
 			struct virq_exec_result *result)
 {

@@ -31,6 +31,9 @@ struct virq_exec_result {
 int virq_exec_scenario(const struct virq_scenario *sc, const struct virq_exec_options *opts,
 		       struct virq_exec_result *result);
 
+/* Play @sc's scripted steps on a started @vmm, quietly (for `virq explain`). Returns 0 or -errno. */
+int virq_exec_steps(struct virq_vmm *vmm, const struct virq_scenario *sc);
+
 /* The metadata the renderers print for @sc and @result. */
 void virq_exec_meta(const struct virq_scenario *sc, const struct virq_exec_result *result,
 		    struct virq_report_meta *meta);

@@ -7,5 +7,6 @@ int virq_cli_demo(int argc, char **argv);
 int virq_cli_bench(int argc, char **argv);
 int virq_cli_run(int argc, char **argv);
 int virq_cli_check(int argc, char **argv);
+int virq_cli_explain(int argc, char **argv);
 
 #endif /* VIRQ_CLI_H */

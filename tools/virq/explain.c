@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * explain.c - `virq explain [FILE] [SOURCE...]`: boot a scenario (the embedded default without a file),
+ * play its scripted steps without the traffic, and print for each source how an interrupt travels:
+ * table entry -> GSI -> route -> irqfd -> delivery mode (and why) -> target vCPU and vector.
+ * SOURCE is DEVICE (all its sources), DEVICE.vector[K] or DEVICE.intx.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scenario_exec.h"
+#include "virq_cli.h"
+
+static void explain_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: virq explain [SCENARIO.yaml] [SOURCE...]\n"
+		"\n"
+		"Boot the scenario (the embedded default without a file), play its steps without traffic, and\n"
+		"print for each source how its interrupts reach the guest: the MSI-X table entry as the guest\n"
+		"programmed it, the GSI and route the VMM gave it, the irqfd, the delivery mode and why, and the\n"
+		"vCPU and vector it lands on. SOURCE is DEVICE, DEVICE.vector[K] or DEVICE.intx; without one,\n"
+		"every source of every device.\n"
+		"\n"
+		"examples:\n"
+		"  virq explain\n"
+		"  virq explain examples/masked-vectors.yaml nic0.vector[1]\n"
+		"  virq explain examples/many-devices.yaml slow0 legacy1\n");
+}
+
+static void explain_print(const struct virq_scenario *sc, const struct virq_vmm_explanation *e)
+{
+	const struct virq_vmm_device_config *d = &sc->vmm.devices[e->device];
+	char name[64];
+	uint16_t rid = e->requester_id;
+
+	virq_scenario_source_name(sc, e->device, e->source, e->intx, name, sizeof(name));
+	if (e->intx)
+		printf("%s  (PCI %02x:%02x.%u, INTx)\n", name, rid >> 8, (rid >> 3) & 0x1f, rid & 7);
+	else
+		printf("%s  (PCI %02x:%02x.%u, MSI-X entry %u)\n", name, rid >> 8, (rid >> 3) & 0x1f, rid & 7,
+		       e->source);
+	if (e->intx) {
+		printf("  pin          INTx %c -> IOAPIC pin %u (level)\n", 'A' + e->intx_pin - 1, e->gsi);
+		printf("  GSI          %u (IOAPIC route)\n", e->gsi);
+		printf("  irqfd        %s\n", e->resample ? "the VFIO INTx trigger is a resampling irqfd; its resamplefd "
+						      "is VFIO's INTx unmask eventfd"
+						    : "none");
+	} else {
+		printf("  table entry  address 0x%08x data 0x%x, %s%s (emulated in %s)\n", e->entry_addr_lo,
+		       e->entry_data, e->entry_masked ? "masked" : "unmasked",
+		       !e->msix_enabled ? ", MSI-X disabled" : e->function_masked ? ", function masked" : "",
+		       e->table_in_engine ? "the engine" : "the VMM");
+		if (d->delivery == VIRQ_VMM_DELIVERY_USERSPACE)
+			printf("  GSI, route   none: KVM_SIGNAL_MSI carries the entry's address and data\n");
+		else if (e->route_valid)
+			printf("  GSI, route   %u: MSI 0x%08x/0x%x -> APIC %u, vector 0x%x\n", e->gsi, e->route_addr_lo,
+			       e->route_data, (e->route_addr_lo >> 12) & 0xff, e->route_data & 0xff);
+		else
+			printf("  GSI, route   %u: no route yet (the guest has not unmasked the entry)\n", e->gsi);
+		printf("  irqfd        %s\n", e->irqfd ? "the VFIO trigger is an irqfd on this GSI"
+					       : "none: the VMM reads the VFIO trigger");
+	}
+	printf("  mode         %s: %s\n", e->mode, e->why);
+	if (e->target_vcpu >= 0)
+		printf("  target       vCPU %d, vector 0x%x\n", e->target_vcpu, e->guest_vector);
+	else
+		printf("  target       none while held (vector 0x%x when released)\n", e->guest_vector);
+}
+
+/* Parse DEVICE, DEVICE.vector[K] or DEVICE.intx into a device and a source range. */
+static int explain_parse(const struct virq_scenario *sc, const char *arg, unsigned *device, unsigned *first,
+			 unsigned *last)
+{
+	const char *dot = strchr(arg, '.');
+	size_t len = dot ? (size_t)(dot - arg) : strlen(arg);
+
+	for (unsigned d = 0; d < sc->vmm.ndevices; d++) {
+		const struct virq_vmm_device_config *dev = &sc->vmm.devices[d];
+		unsigned n = dev->msix_vectors ? dev->msix_vectors : 1, k;
+		char tail;
+		if (strlen(dev->name) != len || strncmp(dev->name, arg, len))
+			continue;
+		*device = d;
+		if (!dot) {
+			*first = 0;
+			*last = n - 1;
+			return 0;
+		}
+		if (!dev->msix_vectors && !strcmp(dot, ".intx")) {
+			*first = *last = 0;
+			return 0;
+		}
+		if (dev->msix_vectors && sscanf(dot, ".vector[%u%c", &k, &tail) == 2 && tail == ']' && k < n &&
+		    dot[strlen(dot) - 1] == ']') {
+			*first = *last = k;
+			return 0;
+		}
+		fprintf(stderr, "virq explain: %s: %s has %s\n", arg, dev->name,
+			dev->msix_vectors ? "vectors: use DEVICE.vector[K] with K below its vector count"
+					  : "one INTx line: use DEVICE.intx");
+		return -EINVAL;
+	}
+	fprintf(stderr, "virq explain: %s: no device named '%.*s' in %s\n", arg, (int)len, arg, sc->path);
+	return -EINVAL;
+}
+
+static int explain_sources(const struct virq_scenario *sc, struct virq_vmm *vmm, char **args, int nargs)
+{
+	for (int i = 0; i < (nargs ? nargs : (int)sc->vmm.ndevices); i++) {
+		unsigned device = (unsigned)i, first = 0, last;
+		if (nargs) {
+			if (explain_parse(sc, args[i], &device, &first, &last) < 0)
+				return 2;
+		} else {
+			unsigned n = sc->vmm.devices[i].msix_vectors;
+			last = n ? n - 1 : 0;
+		}
+		for (unsigned k = first; k <= last; k++) {
+			struct virq_vmm_explanation e;
+			if (virq_vmm_explain(vmm, device, k, &e) == 0)
+				explain_print(sc, &e);
+		}
+	}
+	return 0;
+}
+
+int virq_cli_explain(int argc, char **argv)
+{
+	struct virq_scenario *sc;
+	struct virq_vmm *vmm;
+	char err[512];
+	int first = 1, ret;
+
+	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		explain_usage(stdout);
+		return 0;
+	}
+	if (argc > 1 && strstr(argv[1], ".yaml")) {
+		ret = virq_scenario_load_file(argv[1], &sc, err, sizeof(err));
+		first = 2;
+	} else {
+		ret = virq_scenario_load_text(VIRQ_SCENARIO_DEFAULT_NAME, virq_scenario_default_text,
+					      strlen(virq_scenario_default_text), &sc, err, sizeof(err));
+	}
+	if (ret < 0) {
+		fprintf(stderr, "virq explain: %s\n", err);
+		return 2;
+	}
+	ret = virq_vmm_create(&sc->vmm, &vmm, err, sizeof(err));
+	if (ret < 0) {
+		fprintf(stderr, "virq explain: %s: cannot build the VM: %s\n", sc->path, err);
+		virq_scenario_free(sc);
+		return 2;
+	}
+	ret = virq_vmm_start(vmm);
+	if (ret == 0)
+		ret = virq_exec_steps(vmm, sc);
+	if (ret < 0) {
+		fprintf(stderr, "virq explain: %s: %s\n", sc->path,
+			virq_vmm_failure(vmm) ? virq_vmm_failure(vmm) : strerror(-ret));
+		ret = 2;
+	} else {
+		ret = explain_sources(sc, vmm, argv + first, argc - first);
+	}
+	virq_vmm_destroy(vmm);
+	virq_scenario_free(sc);
+	return ret;
+}
