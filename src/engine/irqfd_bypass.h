@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * irqfd_bypass.h - the irqfd side of the irq bypass manager: one consumer per irqfd, keyed by the
+ * irqfd's eventfd, that steers its paired producer (a VFIO MSI/MSI-X vector) to posted or remapped
+ * delivery as the bypass policy decides (KVM's kvm_arch_irq_bypass_add_producer / _del_producer /
+ * kvm_arch_update_irqfd_routing and kvm_pi_update_irte, kvm-x86.md 1.11 and 3.4).
+ *
+ * Why its own module: irqfd.c owns the irqfd's life cycle; this module owns only what bypass adds to it
+ * and takes what it needs from the engine through struct virq_irqfd_bypass_ops (the VM's LAPICs, a
+ * vCPU's descriptor address, the kvm-vfio override for the GSI). irqfd.c embeds a struct
+ * virq_irqfd_bypass per irqfd and calls register/update/unregister at the points docs/posted.md lists.
+ *
+ * What a producer is told: set_vcpu_affinity({descriptor address, guest vector}) when the decision is
+ * posted, set_vcpu_affinity(NULL) when it is remapped and the producer was posted, nothing when nothing
+ * changed (Linux skips unchanged MSI payloads; here the comparison is on the programmed result, which
+ * also covers a changed override or LAPIC). If posting fails the decision falls back to remapped with
+ * the failure as its reason (KVM clears the cached target); -EOPNOTSUPP reads "no IOMMU".
+ *
+ * Locks: `lock` serialises decisions of one irqfd (route updates, overrides, add/del_producer).
+ * add_producer/del_producer run with virq_bypass_lock held and take `lock` inside it; update never
+ * takes virq_bypass_lock, so the order is always virq_bypass_lock -> lock -> the producer's own locks
+ * (set_vcpu_affinity). While `lock` is held with `producer` set, the producer cannot be unregistered
+ * (that needs del_producer, which needs `lock`), so calling it is safe.
+ */
+#ifndef VIRQ_ENGINE_IRQFD_BYPASS_H
+#define VIRQ_ENGINE_IRQFD_BYPASS_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bypass/irqbypass.h"
+#include "engine/bypass_policy.h"
+
+/* What the consumer needs from the engine (the VM). Each may be called with `lock` held. */
+struct virq_irqfd_bypass_ops {
+	/* The VM's LAPICs indexed by vCPU id (NULL slots allowed) and their count, for the policy. Valid
+	 * while the VM lives (vCPUs live as long as their VM). */
+	struct virq_lapic *const *(*apics)(void *ctx, unsigned *nr);
+	/* The posted-descriptor address of vCPU @vcpu (virq_posted_vcpu_desc_addr), 0 if it has none. */
+	uint64_t (*desc_addr)(void *ctx, unsigned vcpu);
+	/* Optional: the kvm-vfio override for @gsi (virq_kvm_vfio_override); NULL = always AUTO. */
+	enum virq_bypass_override (*override)(void *ctx, uint32_t gsi);
+};
+
+struct virq_irqfd_bypass {
+	struct virq_bypass_consumer consumer;    /* the manager's part; token = the irqfd's eventfd */
+	const struct virq_irqfd_bypass_ops *ops; /* [I] */
+	void *ctx;                               /* [I] the VM */
+	uint32_t gsi;                            /* [I] */
+	bool explicit_only;                      /* [I] the VM's seed-000 mode: post only with POST_IRQ */
+	pthread_mutex_t lock;
+	struct virq_bypass_producer *producer;   /* [L:lock] paired producer, NULL when unpaired */
+	struct virq_bypass_route route;          /* [L:lock] the irqfd's cached route */
+	struct virq_bypass_decision decision;    /* [L:lock] the last decision (what `virq explain` shows) */
+	bool posted;                             /* [L:lock] the producer is programmed posted to ... */
+	struct virq_bypass_vcpu_info info;       /* [L:lock] ... this descriptor and vector */
+	_Atomic uint64_t posts, remaps, failures; /* [A] set_vcpu_affinity calls made / failed */
+};
+
+/* Initialise (not registered). @route: the GSI's route at assign time (copied). 0 or -errno. */
+int virq_irqfd_bypass_init(struct virq_irqfd_bypass *b, const struct virq_irqfd_bypass_ops *ops, void *ctx,
+			   uint32_t gsi, bool explicit_only, const struct virq_bypass_route *route);
+void virq_irqfd_bypass_destroy(struct virq_irqfd_bypass *b);
+
+/* Register with the irqfd's eventfd (virq_bypass_register_consumer's errors). Pairs at once if a
+ * producer with the same eventfd is registered. */
+int virq_irqfd_bypass_register(struct virq_irqfd_bypass *b, int eventfd);
+/* Unregister; a paired producer is returned to remapped first. No-op when not registered. */
+void virq_irqfd_bypass_unregister(struct virq_irqfd_bypass *b);
+
+/*
+ * The irqfd's route changed (@route non-NULL, copied) or something the policy reads did (NULL: an
+ * override, a LAPIC's destination): re-decide and re-program the producer if paired and the result
+ * differs. Returns 0, or the producer's error (the decision is then remapped with that reason).
+ */
+int virq_irqfd_bypass_update(struct virq_irqfd_bypass *b, const struct virq_bypass_route *route);
+
+/* The current decision (a copy), and whether a producer is paired. */
+bool virq_irqfd_bypass_explain(struct virq_irqfd_bypass *b, struct virq_bypass_decision *out);
+
+#endif /* VIRQ_ENGINE_IRQFD_BYPASS_H */
