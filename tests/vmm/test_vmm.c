@@ -324,8 +324,8 @@ static void test_impossible_wiring(void **state)
 		"device nic0: vector 1 targets vCPU 1 (the VM has 1)",
 		"devices nic0 and legacy0 have the same PCI address",
 		"action 2: vCPU 7 does not exist (the VM has 2)",
-		"device nic0 has both MSI-X and an INTx pin; its driver uses one: keep msix for MSI-X delivery, "
-		"intx for resample",
+		("device nic0 has both MSI-X and an INTx pin; its driver uses one: keep msix for MSI-X delivery, "
+		 "intx for resample"),
 	};
 	for (unsigned i = 0; i < sizeof(messages) / sizeof(messages[0]); i++) {
 		struct virq_vmm_config cfg;
