@@ -148,12 +148,17 @@ static bool irte_reserved(const struct virq_irte *e)
 	return (e->lo & IRTE_REMAP_RSVD_LO) || (e->hi & IRTE_REMAP_RSVD_HI);
 }
 
-/* Count a fault; @e is the entry it came from (NULL before one was read): FPD suppresses the faults an
- * entry qualifies (not present, reserved fields), never an index, format or source-id fault. */
+/*
+ * Count a fault; @e is the entry it came from (NULL before one was read). The VT-d spec calls the faults
+ * found after reading an entry "qualified" (not present 22h, reserved fields 24h, source-id check 26h):
+ * that entry's FPD suppresses them. Index (21h), request (20h) and format (25h) faults come before any
+ * entry and are always recorded.
+ */
 static void fault_locked(struct virq_iommu *iommu, enum virq_iommu_fault_reason reason, uint16_t rid,
 			 uint32_t index, const struct virq_irte *e)
 {
-	bool qualified = reason == VIRQ_IOMMU_FAULT_NOT_PRESENT || reason == VIRQ_IOMMU_FAULT_IRTE_RESERVED;
+	bool qualified = reason == VIRQ_IOMMU_FAULT_NOT_PRESENT || reason == VIRQ_IOMMU_FAULT_IRTE_RESERVED ||
+			 reason == VIRQ_IOMMU_FAULT_SID;
 	struct virq_iommu_faults *f = &iommu->faults;
 
 	iommu->stats.dropped++;

@@ -105,7 +105,9 @@ static void *traffic_main(void *arg)
 		}
 		return NULL;
 	}
-	uint64_t deadline = virq_pci_now_ns() + next_gap(&r);
+	/* The first raise is due at once; next_gap() is asked only after a raise, so a burst is exactly
+	 * @burst raises. */
+	uint64_t deadline = virq_pci_now_ns();
 	while (!stopping(r.fn)) {
 		uint64_t now = virq_pci_now_ns();
 		if (now < deadline) {
@@ -118,8 +120,12 @@ static void *traffic_main(void *arg)
 			raise_next(&r);
 			deadline += next_gap(&r);
 		}
-		if (deadline <= now) /* too far behind: drop the backlog rather than storm */
-			deadline = now + next_gap(&r);
+		/*
+		 * Too far behind: drop the backlog rather than storm. Not inside a burst, whose raises are due
+		 * back to back: the loop goes on raising them (checking for stop every MAX_CATCH_UP).
+		 */
+		if (deadline <= now && r.in_burst == 0)
+			deadline = r.t.pattern == VIRQ_TRAFFIC_BURST ? now : now + next_gap(&r);
 	}
 	return NULL;
 }

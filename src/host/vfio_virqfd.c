@@ -104,15 +104,17 @@ fail:
 
 int virq_virqfd_enable(struct virq_pci_function *fn, int user_fd)
 {
-	pthread_mutex_lock(&fn->lock);
-	bool busy = fn->unmask_efd >= 0;
-	pthread_mutex_unlock(&fn->lock);
-	if (busy)
-		return -EBUSY; /* vfio_virqfd_enable: one virqfd per action; remove it (fd -1) first */
-
+	/* As vfio_virqfd_enable: the descriptor is checked (EBADF, EINVAL) before the slot (EBUSY). */
 	int fd = virq_eventfd_dup(user_fd), ret;
 	if (fd < 0)
 		return fd;
+	pthread_mutex_lock(&fn->lock);
+	bool busy = fn->unmask_efd >= 0;
+	pthread_mutex_unlock(&fn->lock);
+	if (busy) {
+		close(fd);
+		return -EBUSY; /* one virqfd per action; remove it (fd -1) first */
+	}
 	ret = watcher_start(fn);
 	if (ret) {
 		close(fd);

@@ -170,6 +170,10 @@ void virq_format_duration(uint64_t ns, char *buf, size_t len)
 			/* One decimal at most, and none when it is whole: "3s", "6.2ms". */
 			uint64_t tenths = ns > UINT64_MAX / 10 ? ns / units[i].scale * 10
 			                                        : (ns * 10 + units[i].scale / 2) / units[i].scale;
+			if (i > 0 && tenths >= 10000) { /* rounding reached the next unit: "1s", not "1000ms" */
+				i--;
+				tenths = (ns * 10 + units[i].scale / 2) / units[i].scale;
+			}
 			if (tenths % 10)
 				snprintf(buf, len, "%llu.%llu%s", (unsigned long long)(tenths / 10),
 				         (unsigned long long)(tenths % 10), units[i].suffix);

@@ -327,11 +327,14 @@ static void test_source_id(void **state)
 		assert_int_equal(host_efd_take(b.efd[1]), cases[i].ok ? 1 : 0);
 		assert_int_equal(fault_count(iommu, VIRQ_IOMMU_FAULT_SID) - before, cases[i].ok ? 0 : 1);
 	}
-	/* A SID fault is not one FPD suppresses. */
+	/* A SID fault is qualified (found in a present entry): that entry's FPD suppresses it, and drops. */
 	put_irte(&b, idx, (struct virq_irte_fields){.present = true, .fpd = true, .sid = 0x0300, .svt = 1});
 	uint64_t before = fault_count(iommu, VIRQ_IOMMU_FAULT_SID);
+	struct virq_iommu_faults f0 = faults(iommu);
 	raise_ack(&b, 1);
-	assert_int_equal(fault_count(iommu, VIRQ_IOMMU_FAULT_SID) - before, 1);
+	assert_int_equal(fault_count(iommu, VIRQ_IOMMU_FAULT_SID) - before, 0);
+	assert_int_equal(faults(iommu).suppressed - f0.suppressed, 1);
+	assert_int_equal(host_efd_take(b.efd[1]), 0);
 	/* SVT 3 is reserved. */
 	struct virq_irte raw = {.lo = 1, .hi = 3ull << 18};
 	assert_int_equal(virq_iommu_irte_write(iommu, idx, &raw), 0);

@@ -101,6 +101,7 @@ static void test_format_duration(void **state)
 	static const struct { uint64_t ns; const char *s; } cases[] = {
 		{ 0, "0ns" }, { 250, "250ns" }, { 2000, "2us" }, { 6200000, "6.2ms" }, { 3000000000ull, "3s" },
 		{ 1250000, "1.3ms" }, { UINT64_MAX, "18446744073s" },
+		{ 999960000, "1s" }, { 999960, "1ms" }, { 999940000, "999.9ms" }, /* rounding up a unit */
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char buf[32];

@@ -28,6 +28,29 @@ static void check_usage(FILE *out)
 		"  virq check my-device.yaml && echo ok\n");
 }
 
+/* Why the counts do not balance: what was lost, or the first row whose counts do not add up. */
+static void check_print_imbalance(const char *path, const struct virq_scenario *sc,
+				  const struct virq_vmm_report *r, const struct virq_report_totals *totals)
+{
+	char name[64];
+
+	if (totals->lost) {
+		printf("FAIL %s: %llu raised interrupts were lost\n", path, (unsigned long long)totals->lost);
+		return;
+	}
+	for (unsigned i = 0; i < r->nsources; i++) {
+		const struct virq_vmm_source_report *s = &r->sources[i];
+		if (s->raised == s->delivered + s->coalesced + s->pending + s->lost)
+			continue;
+		virq_scenario_source_name(sc, s->device, s->source, s->intx, name, sizeof(name));
+		printf("FAIL %s: %s does not add up: raised %llu, delivered %llu + coalesced %llu + pending %llu\n",
+		       path, name, (unsigned long long)s->raised, (unsigned long long)s->delivered,
+		       (unsigned long long)s->coalesced, (unsigned long long)s->pending);
+		return;
+	}
+	printf("FAIL %s: counts do not balance\n", path);
+}
+
 /* Run one file; prints its line and returns true if it passed. */
 static bool check_file(const char *path)
 {
@@ -53,7 +76,7 @@ static bool check_file(const char *path)
 	else if (result.met < result.total)
 		printf("FAIL %s: %s\n", path, result.first_failure);
 	else
-		printf("FAIL %s: counts do not balance: lost %llu\n", path, (unsigned long long)totals.lost);
+		check_print_imbalance(path, sc, result.report, &totals);
 	free(result.report);
 	virq_scenario_free(sc);
 	return pass;

@@ -139,7 +139,9 @@ int virq_cli_explain(int argc, char **argv)
 		explain_usage(stdout);
 		return 0;
 	}
-	if (argc > 1 && strstr(argv[1], ".yaml")) {
+	/* A first argument that names a scenario file (.yaml or .yml) is one; anything else is a source. */
+	size_t len = argc > 1 ? strlen(argv[1]) : 0;
+	if (len > 5 && (!strcmp(argv[1] + len - 5, ".yaml") || !strcmp(argv[1] + len - 4, ".yml"))) {
 		ret = virq_scenario_load_file(argv[1], &sc, err, sizeof(err));
 		first = 2;
 	} else {
