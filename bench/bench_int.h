@@ -104,6 +104,8 @@ int virq_bench_worker_wait(struct virq_bench_worker *w);
 enum virq_bench_irq {
 	VIRQ_BENCH_IRQ_MSI,        /* irqfd on GSI 40, MSI route to APIC 0, vector 0x41 */
 	VIRQ_BENCH_IRQ_RESAMPLE,   /* resampling irqfd on GSI 5 (IOAPIC pin 5, level, vector 0x51) */
+	VIRQ_BENCH_IRQ_ITS,        /* arm64 VM: irqfd on GSI 40, MSI route with DeviceID 1, event 0, through
+				    * the ITS to LPI 8192 (the guest maps it); made through the KVM front */
 };
 
 #define VIRQ_BENCH_MSI_GSI 40
@@ -111,6 +113,7 @@ enum virq_bench_irq {
 #define VIRQ_BENCH_LEVEL_GSI 5
 #define VIRQ_BENCH_LEVEL_VECTOR 0x51
 #define VIRQ_BENCH_REPORT_ADDR 0xd0000000u /* the guests' reports: a write here wakes the device */
+#define VIRQ_BENCH_ITS_LPI 8192u
 
 struct virq_bench_rig {
 	struct virq_vm *vm;
@@ -127,6 +130,10 @@ struct virq_bench_rig {
 	_Atomic uint64_t exits;     /* KVM_EXIT_MMIO exits the vCPU worker completed */
 	_Atomic uint64_t report_ns; /* when the vCPU worker saw the last report */
 	bool in_run;
+	/* VIRQ_BENCH_IRQ_ITS: the front's handles (sys, vm, vcpu, vgic, its; -1 if none) and guest RAM; the
+	 * vm and vcpu pointers above are then borrowed from them. */
+	int fds[5];
+	void *ram;
 };
 
 int virq_bench_rig_create(struct virq_bench_rig *rig, enum virq_bench_irq kind, const char *guest,
@@ -212,5 +219,7 @@ int virq_bench_resample(const struct virq_bench_sel *sel);
 int virq_bench_throughput(const struct virq_bench_sel *sel);
 int virq_bench_counts(const struct virq_bench_sel *sel);
 int virq_bench_msix_mask(const struct virq_bench_sel *sel);
+int virq_bench_its_latency(const struct virq_bench_sel *sel);
+int virq_bench_its_translation(const struct virq_bench_sel *sel);
 
 #endif /* VIRQ_BENCH_INT_H */

@@ -54,6 +54,8 @@ static const struct virq_bench_family virq_bench_families[] = {
 	{ "throughput", virq_bench_throughput },
 	{ "counts", virq_bench_counts },
 	{ "msix_mask", virq_bench_msix_mask },
+	{ "its_latency", virq_bench_its_latency },
+	{ "its_translation", virq_bench_its_translation },
 };
 
 static const struct virq_bench_figure virq_bench_figures[] = {
@@ -74,6 +76,13 @@ static const struct virq_bench_figure virq_bench_figures[] = {
 	{ "msix_mask_cycle_ns", 5,
 	  "a handler masks and unmasks its own MSI-X vector: handler entry -> after the unmask, table in the engine (ns, p50); floor: the same with the table in the VMM (two exits)" },
 	{ "msix_exits_avoided", 5, "exits per handler run the in-engine table avoids (floor: the exits with the table in the VMM)" },
+	{ "its_msi_latency_p50", 6,
+	  "arm64: eventfd write -> LPI handler entry through an MSI route with DeviceID and the ITS, vCPU halted (ns, p50); floor: the same as irqfd_msi_latency_p50" },
+	{ "its_msi_latency_p99", 6, "the same, p99 of each block" },
+	{ "its_translation_hit_ns", 7,
+	  "ITS translation + latch of one MSI from the translation cache, 10,000 mapped events (ns); floor: the LPI latch alone" },
+	{ "its_translation_miss_ns", 7,
+	  "the same after the cache was dropped: the device and ITE lookup, then the cache fill (ns); floor: the LPI latch alone" },
 };
 
 #define VIRQ_BENCH_NR_FIGURES (sizeof(virq_bench_figures) / sizeof(virq_bench_figures[0]))

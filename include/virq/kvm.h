@@ -11,8 +11,8 @@
  * and by taking a vCPU's struct kvm_run from virq_vcpu_run_struct() instead of mmap() on the vCPU fd.
  * Every handle returned (system, VM, vCPU) is a real file descriptor that virq creates and owns, so it
  * never collides with the caller's descriptors. Each call fails as the system call it stands for: -1 with
- * errno set. The semantics, errno by errno, are those of Linux KVM on x86 (docs/kvm-differences.md lists
- * where virq differs).
+ * errno set. The semantics, errno by errno, are those of Linux KVM on x86 for a type-0 VM, and of Linux KVM
+ * on arm64 for a VIRQ_VM_TYPE_ARM64 VM (docs/kvm-differences.md lists where virq differs).
  *
  * This header includes only libc and <linux/kvm.h>. Names that Linux merged after the 6.1 headers Debian 12
  * ships, and the extensions virq offers from never-merged patch series, are defined here with their values.
@@ -33,8 +33,82 @@ extern "C" {
 #define KVM_MAX_IRQ_ROUTES 4096
 #endif
 
-/* KVM_CREATE_VM type of an arm64 VM. Refused with EINVAL until virq models the GICv3. */
+/*
+ * KVM_CREATE_VM type of an arm64 VM (a GICv3 with ITSes, docs/arm.md). virq's own number, in the "VI" range
+ * of its extensions: an x86 KVM host has no arm64 VMs, and arm64's own types (IPA size in bits 7:0) would
+ * collide with x86's type 0. Type 0 stays an x86 VM.
+ */
 #define VIRQ_VM_TYPE_ARM64 0x5649u
+
+/*
+ * What only arm64's <asm/kvm.h> defines (Debian 12's x86 headers lack it), with Linux's values: the
+ * KVM_IRQ_LINE encoding, the vGIC and ITS device attribute groups and attributes, and the address types.
+ */
+#ifndef KVM_ARM_IRQ_TYPE_SHIFT
+#define KVM_ARM_IRQ_VCPU2_SHIFT 28
+#define KVM_ARM_IRQ_VCPU2_MASK 0xf
+#define KVM_ARM_IRQ_TYPE_SHIFT 24
+#define KVM_ARM_IRQ_TYPE_MASK 0xf
+#define KVM_ARM_IRQ_VCPU_SHIFT 16
+#define KVM_ARM_IRQ_VCPU_MASK 0xff
+#define KVM_ARM_IRQ_NUM_SHIFT 0
+#define KVM_ARM_IRQ_NUM_MASK 0xffff
+#define KVM_ARM_IRQ_TYPE_CPU 0
+#define KVM_ARM_IRQ_TYPE_SPI 1
+#define KVM_ARM_IRQ_TYPE_PPI 2
+#define KVM_ARM_IRQ_CPU_IRQ 0
+#define KVM_ARM_IRQ_CPU_FIQ 1
+#define KVM_ARM_IRQ_GIC_MAX 127
+#endif
+
+#ifndef KVM_VGIC_V3_ADDR_TYPE_DIST
+#define KVM_VGIC_V2_ADDR_TYPE_DIST 0
+#define KVM_VGIC_V2_ADDR_TYPE_CPU 1
+#define KVM_VGIC_V3_ADDR_TYPE_DIST 2
+#define KVM_VGIC_V3_ADDR_TYPE_REDIST 3
+#define KVM_VGIC_ITS_ADDR_TYPE 4
+#define KVM_VGIC_V3_ADDR_TYPE_REDIST_REGION 5
+#define KVM_VGIC_V3_DIST_SIZE 0x10000ull
+#define KVM_VGIC_V3_REDIST_SIZE 0x20000ull
+#define KVM_VGIC_V3_ITS_SIZE 0x20000ull
+#endif
+
+#ifndef KVM_VGIC_V3_RDIST_INDEX_MASK
+#define KVM_VGIC_V3_RDIST_INDEX_MASK 0xfffull                 /* bits 11:0 */
+#define KVM_VGIC_V3_RDIST_FLAGS_MASK 0xf000ull                /* bits 15:12 */
+#define KVM_VGIC_V3_RDIST_FLAGS_SHIFT 12
+#define KVM_VGIC_V3_RDIST_BASE_MASK 0x000fffffffff0000ull     /* bits 51:16 */
+#define KVM_VGIC_V3_RDIST_COUNT_MASK 0xfff0000000000000ull    /* bits 63:52 */
+#define KVM_VGIC_V3_RDIST_COUNT_SHIFT 52
+#endif
+
+#ifndef KVM_DEV_ARM_VGIC_GRP_ADDR
+#define KVM_DEV_ARM_VGIC_GRP_ADDR 0
+#define KVM_DEV_ARM_VGIC_GRP_DIST_REGS 1
+#define KVM_DEV_ARM_VGIC_GRP_CPU_REGS 2
+#define KVM_DEV_ARM_VGIC_CPUID_SHIFT 32
+#define KVM_DEV_ARM_VGIC_CPUID_MASK (0xffull << KVM_DEV_ARM_VGIC_CPUID_SHIFT)
+#define KVM_DEV_ARM_VGIC_V3_MPIDR_SHIFT 32
+#define KVM_DEV_ARM_VGIC_V3_MPIDR_MASK (0xffffffffull << KVM_DEV_ARM_VGIC_V3_MPIDR_SHIFT)
+#define KVM_DEV_ARM_VGIC_OFFSET_SHIFT 0
+#define KVM_DEV_ARM_VGIC_OFFSET_MASK (0xffffffffull << KVM_DEV_ARM_VGIC_OFFSET_SHIFT)
+#define KVM_DEV_ARM_VGIC_SYSREG_INSTR_MASK 0xffff
+#define KVM_DEV_ARM_VGIC_GRP_NR_IRQS 3
+#define KVM_DEV_ARM_VGIC_GRP_CTRL 4
+#define KVM_DEV_ARM_VGIC_GRP_REDIST_REGS 5
+#define KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS 6
+#define KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO 7
+#define KVM_DEV_ARM_VGIC_GRP_ITS_REGS 8
+#define KVM_DEV_ARM_VGIC_LINE_LEVEL_INFO_SHIFT 10
+#define KVM_DEV_ARM_VGIC_LINE_LEVEL_INFO_MASK (0x3fffffull << KVM_DEV_ARM_VGIC_LINE_LEVEL_INFO_SHIFT)
+#define KVM_DEV_ARM_VGIC_LINE_LEVEL_INTID_MASK 0x3ff
+#define VGIC_LEVEL_INFO_LINE_LEVEL 0
+#define KVM_DEV_ARM_VGIC_CTRL_INIT 0
+#define KVM_DEV_ARM_ITS_SAVE_TABLES 1
+#define KVM_DEV_ARM_ITS_RESTORE_TABLES 2
+#define KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES 3
+#define KVM_DEV_ARM_ITS_CTRL_RESET 4
+#endif
 
 /*
  * Seed 002: MSI-X table emulation in the engine (docs/msix-mmio.md). Never merged into Linux; the names

@@ -69,6 +69,21 @@ struct virq_vector_counts {
 };
 int virq_vcpu_vector_counts(struct virq_vcpu *vcpu, uint8_t vector, struct virq_vector_counts *out);
 
+/*
+ * What an Arm guest saw of one GIC INTID (0..1019, 8192..65535) on this vCPU. Counts come from the guest
+ * (handled, unhandled, last entry); acked/eoi/deactivated/spurious are the vCPU's GIC CPU interface totals
+ * over all INTIDs, and the latency (raise -> handler entry) is over all INTIDs of the vCPU too.
+ * Returns 0, -EINVAL (INTID out of range), -ENODEV (not a vCPU of an arm64 VM).
+ */
+struct virq_intid_counts {
+	uint64_t handled;
+	uint64_t unhandled;
+	uint64_t last_entry_ns;
+	uint64_t cpu_acked, cpu_eoi, cpu_deactivated, cpu_spurious; /* the vCPU's CPU interface, all INTIDs */
+	uint64_t latency_max_ns, latency_p50_ns, latency_p99_ns;   /* all INTIDs of this vCPU */
+};
+int virq_vcpu_intid_counts(struct virq_vcpu *vcpu, uint32_t intid, struct virq_intid_counts *out);
+
 /* EOIs the guest wrote with nothing in service: ignored, as KVM does, and counted here. */
 uint64_t virq_vcpu_spurious_eoi(struct virq_vcpu *vcpu);
 

@@ -5,6 +5,8 @@
  * table (src/handle/), which the host simulation's VFIO devices share.
  *
  * Unknown requests fail as KVM's do on x86: EINVAL on the system and vCPU handles, ENOTTY on a VM.
+ * An arm64 VM also makes device handles (KVM_CREATE_DEVICE: the vGICv3 and its ITSes, engine/arm_vm.h),
+ * which take the KVM_{SET,GET,HAS}_DEVICE_ATTR ioctls and ENOTTY for anything else.
  */
 #define _GNU_SOURCE
 #include "virq/kvm.h"
@@ -12,6 +14,7 @@
 #include <errno.h>
 #include <stdarg.h>
 
+#include "engine/arm_vm.h"
 #include "engine/vcpu.h"
 #include "engine/vm.h"
 #include "handle/handle.h"
@@ -34,6 +37,7 @@ static int virq_fail(long ret)
 static long virq_system_ioctl(void *object, unsigned long request, unsigned long arg);
 static long virq_vm_ioctl(void *object, unsigned long request, unsigned long arg);
 static long virq_vcpu_ioctl(void *object, unsigned long request, unsigned long arg);
+static long virq_device_ioctl(void *object, unsigned long request, unsigned long arg);
 
 static void virq_system_release(void *object)
 {
@@ -55,6 +59,16 @@ static void virq_vcpu_handle_release(void *object)
 	virq_vcpu_put(object);
 }
 
+static void virq_device_handle_release(void *object)
+{
+	virq_arm_device_release(object);
+}
+
+static long virq_device_ioctl(void *object, unsigned long request, unsigned long arg)
+{
+	return virq_arm_device_ioctl(object, request, arg);
+}
+
 static const struct virq_handle_ops virq_system_handle = {
 	.name = "virq-system", .ioctl = virq_system_ioctl, .release = virq_system_release,
 };
@@ -64,6 +78,9 @@ static const struct virq_handle_ops virq_vm_handle = {
 };
 static const struct virq_handle_ops virq_vcpu_handle = {
 	.name = "virq-vcpu", .ioctl = virq_vcpu_ioctl, .release = virq_vcpu_handle_release,
+};
+static const struct virq_handle_ops virq_device_handle = {
+	.name = "virq-device", .ioctl = virq_device_ioctl, .release = virq_device_handle_release,
 };
 
 int virq_open(void)
@@ -131,6 +148,28 @@ static long virq_vm_irq_line_ioctl(struct virq_vm *vm, unsigned long request, st
 	return ret;
 }
 
+/* KVM_CREATE_DEVICE: the new descriptor goes back in cd->fd, as KVM writes it (0 is returned). */
+static long virq_vm_create_device_ioctl(struct virq_vm *vm, struct kvm_create_device *cd)
+{
+	struct virq_arm_device *dev;
+	int ret;
+
+	if (!vm->arm)
+		return -ENOTTY; /* no device types on virq's x86 VMs yet */
+	if (!cd)
+		return -EFAULT;
+	ret = virq_arm_create_device(vm, cd, &dev);
+	if (ret < 0 || !dev)
+		return ret;
+	ret = virq_handle_create(&virq_device_handle, dev);
+	if (ret < 0) {
+		virq_arm_device_release(dev);
+		return ret;
+	}
+	cd->fd = (uint32_t)ret;
+	return 0;
+}
+
 static long virq_vm_set_gsi_routing_ioctl(struct virq_vm *vm, const struct kvm_irq_routing *routing)
 {
 	if (!routing)
@@ -154,6 +193,8 @@ static long virq_vm_ioctl(void *object, unsigned long request, unsigned long arg
 		return virq_vm_irq_line_ioctl(vm, request, VIRQ_ARG(struct kvm_irq_level, arg));
 	case KVM_SET_GSI_ROUTING:
 		return virq_vm_set_gsi_routing_ioctl(vm, VIRQ_ARG(struct kvm_irq_routing, arg));
+	case KVM_CREATE_DEVICE:
+		return virq_vm_create_device_ioctl(vm, VIRQ_ARG(struct kvm_create_device, arg));
 	}
 	/* The rest take a structure; a NULL pointer is -EFAULT, as copy_from_user would say. */
 	if (!arg && (request == KVM_IRQFD || request == KVM_SIGNAL_MSI || request == KVM_ENABLE_CAP ||

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 
+#include "engine/arm_vm.h"
 #include "engine/msix_mmio.h"
 #include "engine/probes.h"
 #include "engine/rcu.h"
@@ -90,6 +91,13 @@ int virq_vm_set_irq(struct virq_vm *vm, unsigned source, uint32_t gsi, bool leve
 
 int virq_vm_irq_line(struct virq_vm *vm, uint32_t gsi, uint32_t level, int32_t *status)
 {
+	/* arm64 encodes the INTID in the line number and writes no status: KVM copies the structure back
+	 * unchanged, so the status field (a union with irq) reads as the line number. */
+	if (vm->arm) {
+		if (status)
+			*status = (int32_t)gsi;
+		return virq_arm_irq_line(vm, gsi, level);
+	}
 	if (!atomic_load_explicit(&vm->has_irqchip, memory_order_acquire))
 		return -ENXIO;
 	/* Polarity is ignored (KVM_CAP_IOAPIC_POLARITY_IGNORED): any non-zero level is "asserted". */
@@ -101,6 +109,8 @@ int virq_vm_irq_line(struct virq_vm *vm, uint32_t gsi, uint32_t level, int32_t *
 
 int virq_vm_signal_msi(struct virq_vm *vm, const struct kvm_msi *msi)
 {
+	if (vm->arm)
+		return virq_arm_signal_msi(vm, msi);
 	if (!atomic_load_explicit(&vm->has_irqchip, memory_order_acquire))
 		return -EINVAL;
 	if (msi->flags & ~KVM_MSI_VALID_DEVID)

@@ -194,8 +194,9 @@ static int virq_irqfd_validate_assign(struct virq_vm *vm, const struct kvm_irqfd
 {
 	int ret;
 
-	/* Both kinds need the in-kernel irqchip (x86 kvm_arch_irqfd_allowed; no split irqchip here). */
-	if (!atomic_load_explicit(&vm->has_irqchip, memory_order_acquire))
+	/* Both kinds need the in-kernel irqchip on x86 (kvm_arch_irqfd_allowed; no split irqchip here);
+	 * arm64 has no such check: an irqfd before the vGIC exists injects nothing. */
+	if (!vm->arm && !atomic_load_explicit(&vm->has_irqchip, memory_order_acquire))
 		return -EINVAL;
 	ret = virq_check_eventfd((int)args->fd);
 	if (ret == 0 && (args->flags & KVM_IRQFD_FLAG_RESAMPLE))

@@ -111,6 +111,9 @@ int virq_vm_set_memory_region(struct virq_vm *vm, const struct kvm_userspace_mem
 	struct virq_memslots *next, *cur;
 	int ret = virq_memslot_check(region);
 
+	/* arm64 has one address space (no SMM): KVM refuses any other as_id. */
+	if (ret == 0 && vm->arm && (region->slot >> 16) != 0)
+		ret = -EINVAL;
 	if (ret < 0)
 		return ret;
 	pthread_mutex_lock(&vm->lock);

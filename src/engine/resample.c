@@ -23,6 +23,13 @@
 #include "engine/vcpu.h"
 #include "engine/vm.h"
 
+/* The IOAPIC intercepts EOIs of resampled pins; the GIC always reports deactivations (ops->resample). */
+static void virq_resample_notifiers_changed(struct virq_vm *vm)
+{
+	if (!vm->arm)
+		virq_ioapic_notifiers_changed(&vm->ioapic);
+}
+
 /* A copy of @old with @add appended (add >= 0) or @remove dropped. NULL on allocation failure. */
 static struct virq_resample_fds *virq_resample_fds_edit(const struct virq_resample_fds *old, int add,
 							 int remove)
@@ -63,7 +70,7 @@ int virq_resampler_join_locked(struct virq_vm *vm, struct virq_irqfd *irqfd)
 	if (created) {
 		virq_rcu_assign(vm->resamplers[irqfd->gsi], rs);
 		/* The IOAPIC must now intercept EOIs of this pin and resample on unmask. */
-		virq_ioapic_notifiers_changed(&vm->ioapic);
+		virq_resample_notifiers_changed(vm);
 	}
 	virq_rcu_synchronize();
 	free(old);
@@ -82,7 +89,7 @@ void virq_resampler_leave_locked(struct virq_vm *vm, struct virq_irqfd *irqfd)
 
 	if (last) {
 		virq_rcu_assign(vm->resamplers[irqfd->gsi], NULL);
-		virq_ioapic_notifiers_changed(&vm->ioapic);
+		virq_resample_notifiers_changed(vm);
 		virq_rcu_synchronize();
 		free(old);
 		free(rs);

@@ -10,6 +10,8 @@
  * live irqfds with nothing else to update.
  *
  * x86 has no 8259 PIC in virq: PIC entries are validated exactly as KVM does and deliver nothing.
+ * arm64 (arch/arm64/kvm/vgic/vgic-irqfd.c, kvm_set_routing_entry) takes IRQCHIP entries (irqchip 0, pin =
+ * SPI - 32, only pin >= 988 refused) and MSI entries with their DeviceID; nothing else.
  */
 #include "engine/routing.h"
 
@@ -17,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/arm_vm.h"
 #include "engine/msix_mmio.h"
 #include "engine/rcu.h"
 #include "engine/vm.h"
@@ -42,6 +45,46 @@ static int virq_route_set_msi(struct virq_vm *vm, const struct virq_route *route
 	if (!level)
 		return -1;
 	return virq_vm_deliver_msi(vm, route->msi.address_lo, route->msi.address_hi, route->msi.data, raise_ns);
+}
+
+static int virq_route_set_arm_spi(struct virq_vm *vm, const struct virq_route *route, unsigned source,
+				  bool level, uint64_t raise_ns)
+{
+	return virq_arm_set_spi(vm, route->irqchip.pin, level);
+}
+
+/* kvm_set_msi() on arm64: pulses are edge, so only the assert does something. */
+static int virq_route_set_arm_msi(struct virq_vm *vm, const struct virq_route *route, unsigned source,
+				  bool level, uint64_t raise_ns)
+{
+	if (!level)
+		return -1;
+	return virq_arm_deliver_msi(vm, (uint64_t)route->msi.address_hi << 32 | route->msi.address_lo,
+				    route->msi.data, route->msi.flags, route->msi.devid, raise_ns);
+}
+
+static int virq_route_setup_arm(struct virq_route *route, const struct kvm_irq_routing_entry *ue)
+{
+	switch (ue->type) {
+	case KVM_IRQ_ROUTING_IRQCHIP:
+		if (ue->u.irqchip.irqchip != VIRQ_ARM_IRQCHIP || ue->u.irqchip.pin >= VIRQ_ARM_NR_PINS)
+			return -EINVAL;
+		route->irqchip.irqchip = VIRQ_ARM_IRQCHIP;
+		route->irqchip.pin = ue->u.irqchip.pin;
+		route->set = virq_route_set_arm_spi;
+		return 0;
+	case KVM_IRQ_ROUTING_MSI:
+		/* Not checked against any ITS now: an MSI route is only translated when used (KVM). */
+		route->msi.address_lo = ue->u.msi.address_lo;
+		route->msi.address_hi = ue->u.msi.address_hi;
+		route->msi.data = ue->u.msi.data;
+		route->msi.flags = ue->flags;
+		route->msi.devid = ue->u.msi.devid;
+		route->set = virq_route_set_arm_msi;
+		return 0;
+	default:
+		return -EINVAL;
+	}
 }
 
 /* Hyper-V SynIC routes are accepted as KVM does; virq models no SynIC, so they reach nobody. */
@@ -120,7 +163,7 @@ static int virq_routing_add(struct virq_routing *rt, const struct kvm_irq_routin
 		return -EINVAL;
 	if (virq_route_conflicts(rt, ue))
 		return -EINVAL;
-	ret = virq_route_setup(route, ue);
+	ret = rt->arm ? virq_route_setup_arm(route, ue) : virq_route_setup(route, ue);
 	if (ret < 0)
 		return ret;
 	route->gsi = ue->gsi;
@@ -131,7 +174,9 @@ static int virq_routing_add(struct virq_routing *rt, const struct kvm_irq_routin
 	while (*link != VIRQ_ROUTE_NONE)
 		link = &rt->routes[*link].next;
 	*link = rt->nr_routes++;
-	if (route->type == KVM_IRQ_ROUTING_IRQCHIP)
+	if (route->type == KVM_IRQ_ROUTING_IRQCHIP && rt->arm)
+		rt->arm_pin_gsi[route->irqchip.pin] = (int32_t)route->gsi;
+	else if (route->type == KVM_IRQ_ROUTING_IRQCHIP)
 		rt->pin_gsi[route->irqchip.irqchip][route->irqchip.pin] = (int32_t)route->gsi;
 	return 0;
 }
@@ -144,7 +189,7 @@ void virq_routing_free(struct virq_routing *rt)
 	}
 }
 
-static int virq_routing_build(const struct kvm_irq_routing_entry *entries, uint32_t nr,
+static int virq_routing_build(const struct kvm_irq_routing_entry *entries, uint32_t nr, bool arm,
 			      struct virq_routing **out)
 {
 	uint32_t nr_gsi = 0;
@@ -161,6 +206,7 @@ static int virq_routing_build(const struct kvm_irq_routing_entry *entries, uint3
 	if (!rt)
 		return -ENOMEM;
 	rt->nr_gsi = nr_gsi;
+	rt->arm = arm;
 	rt->first = malloc((nr_gsi ? nr_gsi : 1) * sizeof(rt->first[0]));
 	if (!rt->first) {
 		virq_routing_free(rt);
@@ -168,6 +214,7 @@ static int virq_routing_build(const struct kvm_irq_routing_entry *entries, uint3
 	}
 	memset(rt->first, 0xff, (nr_gsi ? nr_gsi : 1) * sizeof(rt->first[0]));
 	memset(rt->pin_gsi, 0xff, sizeof(rt->pin_gsi));
+	memset(rt->arm_pin_gsi, 0xff, sizeof(rt->arm_pin_gsi));
 	for (uint32_t i = 0; i < nr && ret == 0; i++)
 		ret = virq_routing_add(rt, &entries[i]);
 	if (ret < 0) {
@@ -180,6 +227,8 @@ static int virq_routing_build(const struct kvm_irq_routing_entry *entries, uint3
 
 int virq_routing_pin_to_gsi(const struct virq_routing *rt, unsigned irqchip, unsigned pin)
 {
+	if (rt && rt->arm)
+		return irqchip == VIRQ_ARM_IRQCHIP && pin < VIRQ_ARM_NR_PINS ? rt->arm_pin_gsi[pin] : -1;
 	if (!rt || irqchip >= VIRQ_NR_IRQCHIPS || pin >= KVM_IOAPIC_NUM_PINS)
 		return -1;
 	return rt->pin_gsi[irqchip][pin];
@@ -195,16 +244,23 @@ static void virq_routing_publish_locked(struct virq_vm *vm, struct virq_routing 
 	virq_routing_free(old);
 }
 
-int virq_vm_routing_replace(struct virq_vm *vm, const struct kvm_irq_routing_entry *entries, uint32_t nr)
+int virq_routing_replace_locked(struct virq_vm *vm, const struct kvm_irq_routing_entry *entries, uint32_t nr)
 {
 	struct virq_routing *rt;
-	int ret = virq_routing_build(entries, nr, &rt);
+	int ret = virq_routing_build(entries, nr, vm->arm != NULL, &rt);
 
+	if (ret == 0)
+		virq_routing_publish_locked(vm, rt);
+	return ret;
+}
+
+int virq_vm_routing_replace(struct virq_vm *vm, const struct kvm_irq_routing_entry *entries, uint32_t nr)
+{
+	pthread_mutex_lock(&vm->lock);
+	int ret = virq_routing_replace_locked(vm, entries, nr);
+	pthread_mutex_unlock(&vm->lock);
 	if (ret < 0)
 		return ret;
-	pthread_mutex_lock(&vm->lock);
-	virq_routing_publish_locked(vm, rt);
-	pthread_mutex_unlock(&vm->lock);
 	/* The resample-on-unmask decision and EOI interest follow the reverse map. */
 	if (atomic_load_explicit(&vm->has_irqchip, memory_order_acquire))
 		virq_ioapic_notifiers_changed(&vm->ioapic);
@@ -216,7 +272,8 @@ int virq_vm_routing_replace(struct virq_vm *vm, const struct kvm_irq_routing_ent
 
 int virq_vm_set_gsi_routing(struct virq_vm *vm, const struct kvm_irq_routing *routing)
 {
-	if (!atomic_load_explicit(&vm->has_irqchip, memory_order_acquire))
+	/* x86 needs the in-kernel irqchip; arm64 takes routes at any time (kvm_arch_can_set_irq_routing). */
+	if (!vm->arm && !atomic_load_explicit(&vm->has_irqchip, memory_order_acquire))
 		return -EINVAL;
 	if (routing->nr > KVM_MAX_IRQ_ROUTES || routing->flags)
 		return -EINVAL;
@@ -245,7 +302,7 @@ int virq_routing_install_default(struct virq_vm *vm)
 		}
 	}
 	struct virq_routing *rt;
-	int ret = virq_routing_build(entries, nr, &rt);
+	int ret = virq_routing_build(entries, nr, false, &rt);
 	if (ret == 0)
 		virq_routing_publish_locked(vm, rt);
 	return ret;

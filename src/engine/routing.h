@@ -15,6 +15,8 @@
 
 #define VIRQ_ROUTE_NONE UINT32_MAX
 #define VIRQ_NR_IRQCHIPS 3  /* x86: PIC master, PIC slave, IOAPIC */
+#define VIRQ_ARM_IRQCHIP 0   /* arm64: the one irqchip (KVM_NR_IRQCHIPS = 1), pin = SPI INTID - 32 */
+#define VIRQ_ARM_NR_PINS 988 /* arm64's KVM_IRQCHIP_NUM_PINS (1020 - 32) */
 
 struct virq_vm;
 struct virq_route;
@@ -30,7 +32,7 @@ struct virq_route {
 	virq_route_set_fn set;
 	union {
 		struct { uint32_t irqchip, pin; } irqchip;
-		struct { uint32_t address_lo, address_hi, data; } msi;
+		struct { uint32_t address_lo, address_hi, data, flags, devid; } msi; /* flags, devid: arm64 */
 	};
 };
 
@@ -38,10 +40,14 @@ struct virq_routing {
 	uint32_t nr_gsi;                 /* highest GSI + 1 */
 	uint32_t nr_routes;
 	uint32_t *first;                 /* [nr_gsi] first route of each GSI */
-	int32_t pin_gsi[VIRQ_NR_IRQCHIPS][KVM_IOAPIC_NUM_PINS]; /* reverse map, -1 = none */
+	bool arm;                        /* built for an arm64 VM: arm_pin_gsi is the reverse map */
+	int32_t pin_gsi[VIRQ_NR_IRQCHIPS][KVM_IOAPIC_NUM_PINS]; /* x86 reverse map, -1 = none */
+	int32_t arm_pin_gsi[VIRQ_ARM_NR_PINS];                  /* arm64 reverse map, -1 = none */
 	struct virq_route routes[];
 };
 
 int virq_vm_routing_replace(struct virq_vm *vm, const struct kvm_irq_routing_entry *entries, uint32_t nr);
+/* Build and publish only (no notifier updates); the caller holds vm->lock (arm64's vgic_init). */
+int virq_routing_replace_locked(struct virq_vm *vm, const struct kvm_irq_routing_entry *entries, uint32_t nr);
 
 #endif /* VIRQ_ENGINE_ROUTING_H */

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine/arm_vm.h"
 #include "engine/rcu.h"
 #include "engine/vm.h"
 
@@ -54,9 +55,13 @@ void virq_vcpu_kick(struct virq_vcpu *vcpu)
 bool virq_vcpu_has_deliverable(struct virq_vcpu *vcpu)
 {
 	atomic_exchange_explicit(&vcpu->event, false, memory_order_seq_cst);
-	if (!vcpu->has_lapic || !vcpu->cpu.interrupts_enabled)
+	if (!vcpu->cpu.interrupts_enabled)
 		return false;
-	return virq_lapic_pending_vector(&vcpu->lapic) >= 0;
+	if (vcpu->vm->arm) {
+		struct virq_gic *gic = virq_arm_gic(vcpu->vm);
+		return gic && vcpu->id < gic->nr_vcpus && virq_gic_pending(gic, vcpu->id);
+	}
+	return vcpu->has_lapic && virq_lapic_pending_vector(&vcpu->lapic) >= 0;
 }
 
 static void virq_vcpu_lapic_kick(void *opaque)
@@ -205,6 +210,9 @@ int virq_vm_vcpu_create(struct virq_vm *vm, unsigned long id, struct virq_vcpu *
 	ret = -EEXIST;
 	if (atomic_load(&vm->vcpus[id]))
 		goto out_unlock;
+	ret = virq_arm_vcpu_create_check_locked(vm);
+	if (ret < 0)
+		goto out_unlock;
 	ret = -ENOMEM;
 	vcpu = virq_vcpu_alloc(vm, (unsigned)id);
 	if (!vcpu)
@@ -282,6 +290,15 @@ int virq_vcpu_load_guest(struct virq_vcpu *vcpu, const char *text, char *err, si
 			snprintf(err, err_len, "%s", perr.message);
 		return ret;
 	}
+	/* An x86 program (vectors, eoi, port I/O) cannot run on an Arm vCPU, nor the reverse. */
+	enum virq_guest_arch want = vcpu->vm->arm ? VIRQ_GUEST_ARCH_ARM : VIRQ_GUEST_ARCH_X86;
+	if (prog->arch != VIRQ_GUEST_ARCH_ANY && prog->arch != want) {
+		if (err && err_len)
+			snprintf(err, err_len, "an %s program cannot run on a vCPU of an %s VM",
+				 prog->arch == VIRQ_GUEST_ARCH_ARM ? "Arm" : "x86", vcpu->vm->arm ? "arm64" : "x86");
+		virq_guest_program_free(prog);
+		return -EINVAL;
+	}
 	/* in_run doubles as the ownership token: a thread inside KVM_RUN owns the program. */
 	if (atomic_exchange(&vcpu->in_run, true)) {
 		virq_guest_program_free(prog);
@@ -340,6 +357,34 @@ int virq_vcpu_vector_counts(struct virq_vcpu *vcpu, uint8_t vector, struct virq_
 	out->latency_max_ns = atomic_load_explicit(&gs->latency.max_ns, memory_order_relaxed);
 	out->latency_p50_ns = virq_latency_percentile(&gs->latency, 500);
 	out->latency_p99_ns = virq_latency_percentile(&gs->latency, 990);
+	return 0;
+}
+
+int virq_vcpu_intid_counts(struct virq_vcpu *vcpu, uint32_t intid, struct virq_intid_counts *out)
+{
+	if (!vcpu->vm->arm)
+		return -ENODEV;
+	if (intid > VIRQ_GUEST_MAX_INTID)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	const struct virq_guest_intid_stats *st = virq_guest_cpu_intid_stats(&vcpu->cpu, intid);
+	if (st) {
+		out->handled = atomic_load_explicit(&st->handled, memory_order_acquire);
+		out->unhandled = atomic_load_explicit(&st->unhandled, memory_order_relaxed);
+		out->last_entry_ns = atomic_load_explicit(&st->last_entry_ns, memory_order_relaxed);
+	}
+	struct virq_gic *gic = virq_arm_gic(vcpu->vm);
+	if (gic && vcpu->id < gic->nr_vcpus) {
+		const struct virq_gic_cpu_stats *cs = &gic->cpus[vcpu->id].stats;
+		out->cpu_acked = atomic_load_explicit(&cs->acked, memory_order_relaxed);
+		out->cpu_eoi = atomic_load_explicit(&cs->eoi, memory_order_relaxed);
+		out->cpu_deactivated = atomic_load_explicit(&cs->deactivated, memory_order_relaxed);
+		out->cpu_spurious = atomic_load_explicit(&cs->spurious, memory_order_relaxed);
+	}
+	const struct virq_latency_hist *lat = vcpu->cpu.intid_latency;
+	out->latency_max_ns = atomic_load_explicit(&lat->max_ns, memory_order_relaxed);
+	out->latency_p50_ns = virq_latency_percentile(lat, 500);
+	out->latency_p99_ns = virq_latency_percentile(lat, 990);
 	return 0;
 }
 

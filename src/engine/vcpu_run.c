@@ -9,6 +9,12 @@
  * here; every other access exits to the VMM through struct kvm_run and completes on the next KVM_RUN, as
  * with KVM.
  *
+ * On an arm64 VM the interrupt controller is the GICv3 (engine/arm_vm.h): an interrupt is taken when PSTATE.I
+ * is clear (sti) and the CPU interface would acknowledge one; the IRQ vector stub acknowledges it (IAR1)
+ * before the INTID's handler runs, as a GICv3 guest's vector does. The GIC's frames (GICD, GICR, GITS) are
+ * claimed before MSI-X tables and RAM, and the ICC ops (ack, eoir, dir, pmr, eoimode, igrpen1) go to the
+ * vCPU's CPU interface.
+ *
  * Signals: blocked while ops run, unblocked (atomically, by epoll_pwait) while the vCPU sleeps in hlt,
  * and restored on return, so the VMM's "set immediate_exit, then signal the thread" always stops the vCPU
  * and its handler runs when KVM_RUN returns.
@@ -18,10 +24,12 @@
 #include <signal.h>
 #include <string.h>
 
+#include "engine/arm_vm.h"
 #include "engine/msix_mmio.h"
 #include "engine/probes.h"
 #include "engine/vcpu.h"
 #include "engine/vm.h"
+#include "irqchip/arm/gicv3_regs.h"
 
 enum virq_step {
 	VIRQ_STEP_CONTINUE,
@@ -41,11 +49,30 @@ static enum virq_step virq_exit_shutdown(struct virq_vcpu *vcpu)
 	return VIRQ_STEP_EXIT;
 }
 
+/* Arm: the IRQ exception. The vector stub reads ICC_IAR1_EL1; a spurious 1023 (the interrupt went away
+ * or was taken by a preemption check race) returns at once, as Linux's gic_handle_irq does. */
+static enum virq_step virq_vcpu_take_irq(struct virq_vcpu *vcpu)
+{
+	struct virq_gic *gic = virq_arm_gic(vcpu->vm);
+	uint64_t raise_ns = 0;
+	uint32_t intid = virq_gic_ack(gic, vcpu->id, 1, &raise_ns);
+
+	if (intid == VIRQ_GIC_SPURIOUS)
+		return VIRQ_STEP_CONTINUE;
+	uint64_t now = virq_now_ns();
+	int r = virq_guest_cpu_irq(&vcpu->cpu, intid, raise_ns, now);
+
+	VIRQ_PROBE(deliver, vcpu->id, intid, now - raise_ns);
+	return r < 0 ? virq_exit_shutdown(vcpu) : VIRQ_STEP_CONTINUE;
+}
+
 /* Take the highest deliverable interrupt, if the guest accepts interrupts now. */
 static enum virq_step virq_vcpu_take_interrupt(struct virq_vcpu *vcpu)
 {
 	if (!virq_vcpu_has_deliverable(vcpu))
 		return VIRQ_STEP_CONTINUE;
+	if (vcpu->vm->arm)
+		return virq_vcpu_take_irq(vcpu);
 
 	int vector = virq_lapic_pending_vector(&vcpu->lapic);
 	uint64_t raise_ns = virq_lapic_ack(&vcpu->lapic, vector);
@@ -114,7 +141,9 @@ static enum virq_step virq_vcpu_mmio_write(struct virq_vcpu *vcpu, uint64_t addr
 {
 	enum virq_msix_access msix;
 
-	if (virq_vcpu_lapic_claims(vcpu, addr, size)) {
+	if (vcpu->vm->arm && virq_arm_mmio_write(vcpu, addr, size, value)) {
+		vcpu->reevaluate = true; /* enables, priorities or LPIs may have made something deliverable */
+	} else if (virq_vcpu_lapic_claims(vcpu, addr, size)) {
 		/* The LAPIC takes aligned 32-bit accesses; KVM ignores others. */
 		if (size == 4 && (addr & 3) == 0)
 			virq_lapic_mmio_write(&vcpu->lapic, (uint32_t)(addr - VIRQ_LAPIC_BASE), (uint32_t)value);
@@ -145,7 +174,9 @@ static enum virq_step virq_vcpu_mmio_read(struct virq_vcpu *vcpu, const struct v
 {
 	uint64_t value = 0;
 
-	if (virq_vcpu_lapic_claims(vcpu, op->addr, op->size)) {
+	if (vcpu->vm->arm && virq_arm_mmio_read(vcpu, op->addr, op->size, &value)) {
+		/* GICD, GICR or GITS register */
+	} else if (virq_vcpu_lapic_claims(vcpu, op->addr, op->size)) {
 		if (op->size == 4 && (op->addr & 3) == 0)
 			value = virq_lapic_mmio_read(&vcpu->lapic, (uint32_t)(op->addr - VIRQ_LAPIC_BASE));
 	} else if (virq_vcpu_ioapic_claims(vcpu, op->addr, op->size)) {
@@ -166,6 +197,48 @@ static void virq_vcpu_eoi(struct virq_vcpu *vcpu)
 		VIRQ_PROBE(eoi, vcpu->id, vector);
 		vcpu->reevaluate = true;
 	}
+}
+
+/*
+ * The ICC system-register ops of an Arm guest. Without an initialised GIC they are UNDEFINED: the vCPU
+ * stops. Anything that can change what is deliverable makes the loop look again.
+ */
+static enum virq_step virq_vcpu_icc(struct virq_vcpu *vcpu, const struct virq_guest_op *op)
+{
+	struct virq_gic *gic = virq_arm_gic(vcpu->vm);
+	uint64_t value = virq_guest_cpu_value(&vcpu->cpu, &op->value);
+	unsigned id = vcpu->id;
+
+	if (!gic || id >= gic->nr_vcpus)
+		return virq_exit_shutdown(vcpu);
+	switch (op->code) {
+	case VIRQ_OP_ACK:
+		vcpu->cpu.regs[op->reg] = virq_gic_ack(gic, id, 1, NULL);
+		break;
+	case VIRQ_OP_EOIR:
+		virq_gic_eoi(gic, id, 1, (uint32_t)value);
+		VIRQ_PROBE(eoi, id, (int)value);
+		break;
+	case VIRQ_OP_DIR:
+		virq_gic_dir(gic, id, (uint32_t)value);
+		break;
+	case VIRQ_OP_PMR:
+		virq_gic_icc_write(gic, id, VIRQ_ICC_PMR, value);
+		break;
+	case VIRQ_OP_EOIMODE: {
+		uint64_t ctlr = virq_gic_icc_read(gic, id, VIRQ_ICC_CTLR) & ~(uint64_t)ICC_CTLR_EOIMODE;
+		virq_gic_icc_write(gic, id, VIRQ_ICC_CTLR, (value & 1) ? ctlr | ICC_CTLR_EOIMODE : ctlr);
+		break;
+	}
+	case VIRQ_OP_IGRPEN1:
+		virq_gic_icc_write(gic, id, VIRQ_ICC_IGRPEN1, value & 1);
+		break;
+	default:
+		return virq_exit_shutdown(vcpu);
+	}
+	vcpu->reevaluate = true;
+	vcpu->cpu.pc++;
+	return VIRQ_STEP_CONTINUE;
 }
 
 /* spin: busy-wait, taking interrupts in between; the frame keeps the time left (guest/cpu.c). */
@@ -224,8 +297,16 @@ static enum virq_step virq_vcpu_step(struct virq_vcpu *vcpu, const sigset_t *wai
 		return virq_vcpu_spin(vcpu, op);
 	case VIRQ_OP_SHUTDOWN:
 		return virq_exit_shutdown(vcpu);
+	case VIRQ_OP_ACK:
+	case VIRQ_OP_EOIR:
+	case VIRQ_OP_DIR:
+	case VIRQ_OP_PMR:
+	case VIRQ_OP_EOIMODE:
+	case VIRQ_OP_IGRPEN1:
+		return virq_vcpu_icc(vcpu, op);
 	case VIRQ_OP_STI:
 	case VIRQ_OP_IRET:
+	case VIRQ_OP_ERET:
 		vcpu->reevaluate = true;
 		virq_guest_cpu_control(cpu, virq_now_ns());
 		return VIRQ_STEP_CONTINUE;
@@ -287,7 +368,7 @@ static int virq_vcpu_execute(struct virq_vcpu *vcpu, const sigset_t *wait_mask)
 		if (__atomic_load_n(&run->immediate_exit, __ATOMIC_RELAXED))
 			goto intr;
 		if ((vcpu->reevaluate || atomic_load_explicit(&vcpu->event, memory_order_relaxed)) &&
-		    vcpu->has_lapic) {
+		    (vcpu->has_lapic || vcpu->vm->arm)) {
 			vcpu->reevaluate = false;
 			if (virq_vcpu_take_interrupt(vcpu) == VIRQ_STEP_EXIT)
 				return 0;
@@ -318,6 +399,10 @@ int virq_vcpu_run(struct virq_vcpu *vcpu)
 		ret = -ENOEXEC;
 		goto out;
 	}
+	/* arm64: the vGIC must be initialised and its frames placed before a vCPU runs (KVM). */
+	ret = virq_arm_vcpu_run_check(vcpu);
+	if (ret < 0)
+		goto out;
 	/* As KVM does, complete the previous exit before looking at immediate_exit. */
 	virq_vcpu_complete_exit(vcpu);
 	if (__atomic_load_n(&run->immediate_exit, __ATOMIC_RELAXED)) {

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/arm_vm.h"
 #include "engine/msix_mmio.h"
 #include "engine/rcu.h"
 #include "engine/routing.h"
@@ -71,8 +72,8 @@ int virq_vm_create(unsigned long type, struct virq_vm **out)
 {
 	struct virq_vm *vm;
 
-	/* VIRQ_VM_TYPE_ARM64 comes with the GICv3 model; until then only x86 exists. */
-	if (type != 0)
+	/* Type 0 is an x86 VM, as on an x86 KVM host; VIRQ_VM_TYPE_ARM64 an arm64 VM with a GICv3. */
+	if (type != 0 && type != VIRQ_VM_TYPE_ARM64)
 		return -EINVAL;
 	vm = calloc(1, sizeof(*vm));
 	if (!vm)
@@ -92,6 +93,15 @@ int virq_vm_create(unsigned long type, struct virq_vm **out)
 	pthread_mutex_init(&vm->irqfd_lock, NULL);
 	pthread_mutex_init(&vm->msix_lock, NULL);
 	virq_poller_init(&vm->poller);
+	if (type == VIRQ_VM_TYPE_ARM64) {
+		pthread_mutex_lock(&vm->lock);
+		int ret = virq_arm_vm_create(vm);
+		pthread_mutex_unlock(&vm->lock);
+		if (ret < 0) {
+			virq_vm_put(vm);
+			return ret;
+		}
+	}
 	*out = vm;
 	return 0;
 }
@@ -103,6 +113,9 @@ static void virq_vm_destroy(struct virq_vm *vm)
 	virq_irqfd_table_free(vm);
 	virq_resampler_free_all(vm);
 	virq_msix_free_all(vm);
+	/* The GIC and its ITSes kick vCPUs: gone before the vCPUs are. */
+	if (vm->arm)
+		virq_arm_vm_destroy(vm);
 	for (unsigned i = 0; i < VIRQ_MAX_VCPUS; i++)
 		if (vm->vcpus[i])
 			virq_vcpu_destroy(vm->vcpus[i]);
@@ -186,7 +199,11 @@ int virq_vm_create_irqchip(struct virq_vm *vm)
 
 	pthread_mutex_lock(&vm->lock);
 	ret = -EEXIST;
-	if (atomic_load(&vm->has_irqchip))
+	if (atomic_load(&vm->has_irqchip) || (vm->arm && vm->arm->has_vgic))
+		goto out_unlock;
+	/* arm64 KVM makes a GICv2 here, which a GICv3-only host (all virq models) cannot emulate. */
+	ret = -ENODEV;
+	if (vm->arm)
 		goto out_unlock;
 	ret = -EINVAL;
 	if (atomic_load(&vm->vcpu_created))
@@ -209,6 +226,8 @@ out_unlock:
 
 int virq_vm_get_irqchip(struct virq_vm *vm, struct kvm_irqchip *chip)
 {
+	if (vm->arm)
+		return -EINVAL; /* not an arm64 ioctl: kvm_arch_vm_ioctl's default */
 	if (!atomic_load_explicit(&vm->has_irqchip, memory_order_acquire))
 		return -ENXIO;
 	switch (chip->chip_id) {
@@ -225,6 +244,8 @@ int virq_vm_get_irqchip(struct virq_vm *vm, struct kvm_irqchip *chip)
 
 int virq_vm_set_irqchip(struct virq_vm *vm, const struct kvm_irqchip *chip)
 {
+	if (vm->arm)
+		return -EINVAL;
 	if (!atomic_load_explicit(&vm->has_irqchip, memory_order_acquire))
 		return -ENXIO;
 	switch (chip->chip_id) {
@@ -241,6 +262,8 @@ int virq_vm_set_irqchip(struct virq_vm *vm, const struct kvm_irqchip *chip)
 
 long virq_vm_check_extension(struct virq_vm *vm, long cap)
 {
+	if (vm && vm->arm)
+		return virq_arm_check_extension(vm, cap);
 	switch (cap) {
 	case KVM_CAP_IRQCHIP:
 	case KVM_CAP_IRQFD:

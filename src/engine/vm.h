@@ -7,7 +7,9 @@
  * [P] owned by the VM's irqfd poller thread.
  *
  * Lock order (outer first): vm->lock -> vm->irqfd_lock -> virq_bound_lock -> ioapic->lock, and
- * vm->msix_lock -> msix device lock (docs/locking.md). No lock is held across virq_rcu_synchronize() that a reader could need.
+ * vm->msix_lock -> msix device lock (docs/locking.md); on an arm64 VM vm->lock -> its->lock -> gic->lock ->
+ * cpu->lock -> its->cache.lock (engine/arm_vm.h, irqchip/arm/gicv3.h). No lock is held across
+ * virq_rcu_synchronize() that a reader could need.
  */
 #ifndef VIRQ_ENGINE_VM_H
 #define VIRQ_ENGINE_VM_H
@@ -37,6 +39,7 @@ struct virq_memslots;
 struct virq_irqfd_table;
 struct virq_msix_set;
 struct virq_msix_entry;
+struct virq_arm_vm;
 
 /* Immutable snapshot of the VM's LAPICs, replaced whole when a vCPU is created (KVM's APIC map). */
 struct virq_apic_map {
@@ -57,6 +60,7 @@ struct virq_poller {
 struct virq_vm {
 	_Atomic int refcount;             /* [A] VM handle + one per vCPU */
 	unsigned long type;               /* [I] KVM_CREATE_VM type */
+	struct virq_arm_vm *arm;          /* [I] the vGIC side of an arm64 VM (engine/arm_vm.h), NULL on x86 */
 	pthread_mutex_t lock;             /* creation of irqchip and vCPUs, memslots, caps */
 
 	_Atomic bool has_irqchip;         /* [A] release after ioapic is initialised */

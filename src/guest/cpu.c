@@ -16,13 +16,24 @@ int virq_guest_cpu_init(struct virq_guest_cpu *cpu)
 {
 	memset(cpu, 0, sizeof(*cpu));
 	cpu->stats = calloc(256, sizeof(*cpu->stats));
-	return cpu->stats ? 0 : -ENOMEM;
+	cpu->intid_latency = calloc(1, sizeof(*cpu->intid_latency));
+	if (!cpu->stats || !cpu->intid_latency) {
+		virq_guest_cpu_destroy(cpu);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 void virq_guest_cpu_destroy(struct virq_guest_cpu *cpu)
 {
 	free(cpu->stats);
 	cpu->stats = NULL;
+	free(cpu->intid_latency);
+	cpu->intid_latency = NULL;
+	for (unsigned i = 0; i < VIRQ_GUEST_INTID_PAGES; i++) {
+		free(atomic_load_explicit(&cpu->intid_stats[i], memory_order_relaxed));
+		atomic_store_explicit(&cpu->intid_stats[i], NULL, memory_order_relaxed);
+	}
 }
 
 void virq_guest_cpu_reset(struct virq_guest_cpu *cpu, const struct virq_guest_program *prog)
@@ -40,6 +51,18 @@ uint64_t virq_guest_cpu_value(const struct virq_guest_cpu *cpu, const struct vir
 	return value->is_reg ? cpu->regs[value->reg] : value->imm;
 }
 
+/* Interrupt entry, both architectures: save where to resume (and a spin's time left), mask, jump. */
+static void virq_guest_cpu_enter(struct virq_guest_cpu *cpu, uint32_t handler, uint64_t now_ns)
+{
+	struct virq_guest_frame *frame = &cpu->frames[cpu->depth++];
+
+	frame->return_pc = cpu->pc;
+	frame->spin_left_ns = cpu->spin_deadline_ns > now_ns ? cpu->spin_deadline_ns - now_ns : 0;
+	cpu->spin_deadline_ns = 0;
+	cpu->interrupts_enabled = false;
+	cpu->pc = handler;
+}
+
 int virq_guest_cpu_interrupt(struct virq_guest_cpu *cpu, uint8_t vector, uint64_t raise_ns, uint64_t now_ns)
 {
 	struct virq_guest_vector_stats *st = &cpu->stats[vector];
@@ -51,17 +74,59 @@ int virq_guest_cpu_interrupt(struct virq_guest_cpu *cpu, uint8_t vector, uint64_
 	}
 	if (cpu->depth == VIRQ_GUEST_MAX_FRAMES)
 		return -EOVERFLOW;
-
-	struct virq_guest_frame *frame = &cpu->frames[cpu->depth++];
-	frame->return_pc = cpu->pc;
-	frame->spin_left_ns = cpu->spin_deadline_ns > now_ns ? cpu->spin_deadline_ns - now_ns : 0;
-	cpu->spin_deadline_ns = 0;
-	cpu->interrupts_enabled = false;
-	cpu->pc = handler;
+	virq_guest_cpu_enter(cpu, handler, now_ns);
 
 	virq_latency_record(&st->latency, now_ns > raise_ns ? now_ns - raise_ns : 0);
 	atomic_store_explicit(&st->last_entry_ns, now_ns, memory_order_relaxed);
 	atomic_fetch_add_explicit(&st->handled, 1, memory_order_release);
+	return 0;
+}
+
+/* The counter page of @intid, allocated on first use (vCPU thread only); NULL if memory ran out. */
+static struct virq_guest_intid_stats *virq_guest_intid_page(struct virq_guest_cpu *cpu, uint32_t intid)
+{
+	_Atomic(struct virq_guest_intid_stats *) *slot = &cpu->intid_stats[intid / VIRQ_GUEST_INTID_PAGE];
+	struct virq_guest_intid_stats *page = atomic_load_explicit(slot, memory_order_relaxed);
+
+	if (!page) {
+		page = calloc(VIRQ_GUEST_INTID_PAGE, sizeof(*page));
+		if (!page)
+			return NULL;
+		atomic_store_explicit(slot, page, memory_order_release);
+	}
+	return &page[intid % VIRQ_GUEST_INTID_PAGE];
+}
+
+const struct virq_guest_intid_stats *virq_guest_cpu_intid_stats(const struct virq_guest_cpu *cpu, uint32_t intid)
+{
+	if (intid > VIRQ_GUEST_MAX_INTID)
+		return NULL;
+	const struct virq_guest_intid_stats *page =
+		atomic_load_explicit(&cpu->intid_stats[intid / VIRQ_GUEST_INTID_PAGE], memory_order_acquire);
+	return page ? &page[intid % VIRQ_GUEST_INTID_PAGE] : NULL;
+}
+
+int virq_guest_cpu_irq(struct virq_guest_cpu *cpu, uint32_t intid, uint64_t raise_ns, uint64_t now_ns)
+{
+	struct virq_guest_intid_stats *st = intid <= VIRQ_GUEST_MAX_INTID ? virq_guest_intid_page(cpu, intid) : NULL;
+	uint32_t handler = intid <= VIRQ_GUEST_MAX_INTID ? virq_guest_intid_handler(cpu->prog, intid)
+							  : VIRQ_GUEST_NO_HANDLER;
+
+	if (handler == VIRQ_GUEST_NO_HANDLER) {
+		if (st)
+			atomic_fetch_add_explicit(&st->unhandled, 1, memory_order_relaxed);
+		return -ENOENT;
+	}
+	if (cpu->depth == VIRQ_GUEST_MAX_FRAMES)
+		return -EOVERFLOW;
+	/* The vector stub's register: what it read from ICC_IAR1_EL1. */
+	cpu->regs[VIRQ_GUEST_INTID_REG] = intid;
+	virq_guest_cpu_enter(cpu, handler, now_ns);
+	virq_latency_record(cpu->intid_latency, now_ns > raise_ns ? now_ns - raise_ns : 0);
+	if (st) {
+		atomic_store_explicit(&st->last_entry_ns, now_ns, memory_order_relaxed);
+		atomic_fetch_add_explicit(&st->handled, 1, memory_order_release);
+	}
 	return 0;
 }
 
@@ -89,6 +154,7 @@ bool virq_guest_cpu_control(struct virq_guest_cpu *cpu, uint64_t now_ns)
 
 	switch (op->code) {
 	case VIRQ_OP_IRET:
+	case VIRQ_OP_ERET:
 		virq_guest_cpu_iret(cpu, now_ns);
 		return true;
 	case VIRQ_OP_STI:

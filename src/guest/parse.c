@@ -64,8 +64,37 @@ static const struct virq_op_syntax virq_op_syntax[] = {
 	[VIRQ_OP_LOOP] = { "loop", "rN, LABEL", 2, { VIRQ_OPND_REG, VIRQ_OPND_LABEL } },
 	[VIRQ_OP_JZ] = { "jz", "rN, LABEL", 2, { VIRQ_OPND_REG, VIRQ_OPND_LABEL } },
 	[VIRQ_OP_JNZ] = { "jnz", "rN, LABEL", 2, { VIRQ_OPND_REG, VIRQ_OPND_LABEL } },
+	[VIRQ_OP_ACK] = { "ack", "rN", 1, { VIRQ_OPND_REG } },
+	[VIRQ_OP_EOIR] = { "eoir", "VALUE", 1, { VIRQ_OPND_ARITH } },
+	[VIRQ_OP_DIR] = { "dir", "VALUE", 1, { VIRQ_OPND_ARITH } },
+	[VIRQ_OP_PMR] = { "pmr", "VALUE", 1, { VIRQ_OPND_ARITH } },
+	[VIRQ_OP_EOIMODE] = { "eoimode", "VALUE", 1, { VIRQ_OPND_ARITH } },
+	[VIRQ_OP_IGRPEN1] = { "igrpen1", "VALUE", 1, { VIRQ_OPND_ARITH } },
+	[VIRQ_OP_ERET] = { "eret", "", 0, { 0 } },
 	[VIRQ_OP_SHUTDOWN] = { "shutdown", "", 0, { 0 } },
 };
+
+/* Which architecture an op ties a program to. */
+static enum virq_guest_arch virq_op_arch(enum virq_guest_opcode code)
+{
+	switch (code) {
+	case VIRQ_OP_EOI:
+	case VIRQ_OP_IRET:
+	case VIRQ_OP_OUT:
+	case VIRQ_OP_IN:
+		return VIRQ_GUEST_ARCH_X86;
+	case VIRQ_OP_ACK:
+	case VIRQ_OP_EOIR:
+	case VIRQ_OP_DIR:
+	case VIRQ_OP_PMR:
+	case VIRQ_OP_EOIMODE:
+	case VIRQ_OP_IGRPEN1:
+	case VIRQ_OP_ERET:
+		return VIRQ_GUEST_ARCH_ARM;
+	default:
+		return VIRQ_GUEST_ARCH_ANY;
+	}
+}
 
 #define VIRQ_NR_OPCODES (sizeof(virq_op_syntax) / sizeof(virq_op_syntax[0]))
 _Static_assert(VIRQ_NR_OPCODES == VIRQ_OP_SHUTDOWN + 1, "every opcode needs its syntax");
@@ -83,6 +112,13 @@ struct virq_label_table {
 	struct virq_label *slots;
 	size_t cap;
 	size_t count;
+};
+
+/* An "intid N:" definition, with its line for messages. */
+struct virq_intid_def {
+	uint32_t intid;
+	uint32_t op;
+	unsigned line;
 };
 
 /* A jump whose target is resolved after the whole text is read. */
@@ -104,6 +140,13 @@ struct virq_parser {
 	size_t cap_fixups;
 	uint32_t handler[256];
 	unsigned handler_line[256];
+	enum virq_guest_arch arch;    /* what the text so far ties the program to */
+	unsigned arch_line;           /* where that was decided */
+	const char *arch_what;        /* and by what ("vector", "intid" or a mnemonic) */
+	struct virq_intid_def *intids; /* "intid N:" in text order, sorted at the end */
+	uint32_t nr_intids, cap_intids;
+	uint32_t intid_any;
+	unsigned intid_any_line;
 };
 
 /* ---- errors ---------------------------------------------------------------------------------------------- */
@@ -559,6 +602,25 @@ static int virq_append_op(struct virq_parser *p, const struct virq_guest_op *op)
 	return 0;
 }
 
+static const char *virq_arch_name(enum virq_guest_arch arch)
+{
+	return arch == VIRQ_GUEST_ARCH_ARM ? "Arm" : "x86";
+}
+
+/* @what (a mnemonic, "vector" or "intid") ties the program to @arch: refuse a mix of architectures. */
+static int virq_claim_arch(struct virq_parser *p, enum virq_guest_arch arch, const char *what)
+{
+	if (arch == VIRQ_GUEST_ARCH_ANY || arch == p->arch)
+		return 0;
+	if (p->arch != VIRQ_GUEST_ARCH_ANY)
+		return virq_fail(p, virq_line(p), "'%s' is %s only, but '%s' on line %u made this an %s program",
+				 what, virq_arch_name(arch), p->arch_what, p->arch_line, virq_arch_name(p->arch));
+	p->arch = arch;
+	p->arch_line = virq_line(p);
+	p->arch_what = what;
+	return 0;
+}
+
 /* An op, its mnemonic in @mnemonic, the rest of the line still to read. */
 static int virq_parse_op(struct virq_parser *p, const struct virq_token *mnemonic)
 {
@@ -585,6 +647,8 @@ static int virq_parse_op(struct virq_parser *p, const struct virq_token *mnemoni
 	op.line = virq_line(p);
 	for (unsigned i = 0; !r && i < count; i++)
 		r = virq_operand(p, &(struct virq_operand_ctx){ .syn = syn, .i = i, .tok = &toks[i] }, &op);
+	if (!r)
+		r = virq_claim_arch(p, virq_op_arch(op.code), syn->name);
 	return r ? r : virq_append_op(p, &op);
 }
 
@@ -617,6 +681,8 @@ static int virq_parse_vector(struct virq_parser *p)
 
 	virq_lex_next(&p->lx, &num);
 	r = virq_vector_number(p, &num, &v);
+	if (!r)
+		r = virq_claim_arch(p, VIRQ_GUEST_ARCH_X86, "vector");
 	if (r)
 		return r;
 	virq_lex_next(&p->lx, &colon);
@@ -631,7 +697,61 @@ static int virq_parse_vector(struct virq_parser *p)
 	return 0;
 }
 
-/* One line: any number of "name:" and "vector N:" definitions, then at most one op. */
+/* INTIDs a handler may name: SGIs, PPIs and SPIs 0..1019 (1020-1023 are special), LPIs 8192..65535. */
+static bool virq_intid_valid(uint64_t n)
+{
+	return n <= 1019 || (n >= 8192 && n <= VIRQ_GUEST_MAX_INTID);
+}
+
+static int virq_add_intid(struct virq_parser *p, uint32_t intid)
+{
+	if (p->nr_intids == p->cap_intids) {
+		uint32_t cap = p->cap_intids ? p->cap_intids * 2 : 64;
+		struct virq_intid_def *d = realloc(p->intids, cap * sizeof(*d));
+		if (!d)
+			return virq_nomem(p);
+		p->intids = d;
+		p->cap_intids = cap;
+	}
+	p->intids[p->nr_intids++] = (struct virq_intid_def){ .intid = intid, .op = p->nr_ops, .line = virq_line(p) };
+	return 0;
+}
+
+/* "intid N:" or "intid any:", after the keyword: an Arm handler starts at the next op. */
+static int virq_parse_intid(struct virq_parser *p)
+{
+	struct virq_token num, colon;
+	struct virq_number n;
+	int r = virq_claim_arch(p, VIRQ_GUEST_ARCH_ARM, "intid");
+
+	if (r)
+		return r;
+	virq_lex_next(&p->lx, &num);
+	bool any = virq_tok_is(&num, "any");
+	if (!any) {
+		if (num.kind != VIRQ_TOK_NUMBER)
+			return virq_fail(p, virq_line(p), "'intid' expects an INTID or 'any', as in 'intid 8192:', "
+					 "found %s", VIRQ_DESC(&num));
+		enum virq_number_status st = virq_lex_number(&num, &n);
+		if (st != VIRQ_NUM_OK)
+			return virq_number_error(p, &num, st);
+		if (n.unit != VIRQ_UNIT_NONE || n.negative || !virq_intid_valid(n.magnitude))
+			return virq_fail(p, virq_line(p), "intid must be 0..1019 (SGI, PPI, SPI) or 8192..65535 (LPI), "
+					 "found %s", VIRQ_RAW(&num));
+	}
+	virq_lex_next(&p->lx, &colon);
+	if (colon.kind != VIRQ_TOK_COLON)
+		return virq_fail(p, virq_line(p), "expected ':' after the INTID, found %s", VIRQ_DESC(&colon));
+	if (!any)
+		return virq_add_intid(p, (uint32_t)n.magnitude);
+	if (p->intid_any != VIRQ_GUEST_NO_HANDLER)
+		return virq_fail(p, virq_line(p), "'intid any' already has a handler (line %u)", p->intid_any_line);
+	p->intid_any = p->nr_ops;
+	p->intid_any_line = virq_line(p);
+	return 0;
+}
+
+/* One line: any number of "name:", "vector N:" and "intid N:" definitions, then at most one op. */
 static int virq_parse_line(struct virq_parser *p)
 {
 	struct virq_token tok, next;
@@ -644,6 +764,8 @@ static int virq_parse_line(struct virq_parser *p)
 		virq_lex_peek(&p->lx, &next);
 		if (virq_tok_is(&tok, "vector")) {
 			r = virq_parse_vector(p);
+		} else if (virq_tok_is(&tok, "intid") && next.kind != VIRQ_TOK_COLON) {
+			r = virq_parse_intid(p);
 		} else if (tok.kind == VIRQ_TOK_IDENT && next.kind == VIRQ_TOK_COLON) {
 			virq_lex_next(&p->lx, &next);
 			r = virq_define_label(p, &tok);
@@ -659,6 +781,38 @@ static int virq_parse_line(struct virq_parser *p)
 }
 
 /* ---- the whole program ----------------------------------------------------------------------------------- */
+
+static int virq_intid_def_cmp(const void *a, const void *b)
+{
+	const struct virq_intid_def *x = a, *y = b;
+
+	if (x->intid != y->intid)
+		return x->intid < y->intid ? -1 : 1;
+	return x->line < y->line ? -1 : x->line > y->line;
+}
+
+/* Sort the INTID handlers for lookup; a second handler for one INTID is an error at its own line. */
+static int virq_sort_intids(struct virq_parser *p)
+{
+	if (p->nr_intids)
+		qsort(p->intids, p->nr_intids, sizeof(p->intids[0]), virq_intid_def_cmp);
+	for (uint32_t i = 1; i < p->nr_intids; i++) {
+		if (p->intids[i].intid == p->intids[i - 1].intid)
+			return virq_fail(p, p->intids[i].line, "intid %u already has a handler (line %u)",
+					 p->intids[i].intid, p->intids[i - 1].line);
+	}
+	return 0;
+}
+
+/* The program's lookup table: (intid, op) pairs in INTID order. */
+static struct virq_guest_intid_handler *virq_intid_table(const struct virq_parser *p)
+{
+	struct virq_guest_intid_handler *t = calloc(p->nr_intids ? p->nr_intids : 1, sizeof(*t));
+
+	for (uint32_t i = 0; t && i < p->nr_intids; i++)
+		t[i] = (struct virq_guest_intid_handler){ .intid = p->intids[i].intid, .op = p->intids[i].op };
+	return t;
+}
 
 static int virq_resolve_fixups(struct virq_parser *p)
 {
@@ -681,12 +835,17 @@ static int virq_build_program(struct virq_parser *p, uint32_t entry, struct virq
 {
 	struct virq_guest_program *prog = calloc(1, sizeof(*prog));
 
-	if (!prog)
+	if (prog)
+		prog->intid_handlers = virq_intid_table(p);
+	if (!prog || !prog->intid_handlers) {
+		free(prog);
 		return virq_nomem(p);
+	}
 	if (p->nr_ops == p->cap_ops) {
 		struct virq_guest_op *ops = realloc(p->ops, (p->nr_ops + 1u) * sizeof(*ops));
 
 		if (!ops) {
+			free(prog->intid_handlers);
 			free(prog);
 			return virq_nomem(p);
 		}
@@ -698,6 +857,9 @@ static int virq_build_program(struct virq_parser *p, uint32_t entry, struct virq
 	prog->nr_ops = p->nr_ops;
 	prog->entry = entry;
 	memcpy(prog->handler, p->handler, sizeof(prog->handler));
+	prog->arch = p->arch;
+	prog->intid_any = p->intid_any;
+	prog->nr_intid_handlers = p->nr_intids;
 	p->ops = NULL; /* owned by the program now */
 	*out = prog;
 	return 0;
@@ -715,6 +877,8 @@ static int virq_parse_text(struct virq_parser *p, const char *text, size_t len, 
 			return r;
 	} while (virq_lexer_next_line(&p->lx));
 	r = virq_resolve_fixups(p);
+	if (!r)
+		r = virq_sort_intids(p);
 	if (r)
 		return r;
 	main_label = virq_label_find(&p->labels, "main", 4);
@@ -740,10 +904,12 @@ int virq_guest_parse(const char *text, struct virq_guest_program **out, struct v
 		return virq_fail(&p, 0, "program text is longer than %u bytes (1 MiB)", VIRQ_GUEST_MAX_TEXT);
 	for (size_t v = 0; v < 256; v++)
 		p.handler[v] = VIRQ_GUEST_NO_HANDLER;
+	p.intid_any = VIRQ_GUEST_NO_HANDLER;
 	r = virq_parse_text(&p, text, len, out);
 	free(p.ops);
 	free(p.labels.slots);
 	free(p.fixups);
+	free(p.intids);
 	return r;
 }
 
@@ -752,7 +918,24 @@ void virq_guest_program_free(struct virq_guest_program *prog)
 	if (!prog)
 		return;
 	free(prog->ops);
+	free(prog->intid_handlers);
 	free(prog);
+}
+
+uint32_t virq_guest_intid_handler(const struct virq_guest_program *prog, uint32_t intid)
+{
+	uint32_t lo = 0, hi = prog->nr_intid_handlers;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (prog->intid_handlers[mid].intid < intid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < prog->nr_intid_handlers && prog->intid_handlers[lo].intid == intid)
+		return prog->intid_handlers[lo].op;
+	return prog->intid_any;
 }
 
 const char *virq_guest_opcode_name(enum virq_guest_opcode code)

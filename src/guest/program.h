@@ -2,9 +2,11 @@
 /*
  * program.h - a parsed micro-op guest program (text form: docs/guest.md).
  *
- * A program is a flat array of ops plus a handler table (vector -> first op of its handler) and the index
- * of "main:". Parsing is pure: no engine state, no threads. A parsed program is immutable and may be shared
- * by several vCPUs.
+ * A program is a flat array of ops plus a handler table (x86: vector -> first op of its handler; Arm: GIC
+ * INTID -> first op) and the index of "main:". A program is for x86, for Arm, or for either (it uses
+ * nothing architecture-specific); the engine refuses to load it into a vCPU of the other architecture.
+ * Parsing is pure: no engine state, no threads. A parsed program is immutable and may be shared by several
+ * vCPUs.
  */
 #ifndef VIRQ_GUEST_PROGRAM_H
 #define VIRQ_GUEST_PROGRAM_H
@@ -36,6 +38,13 @@ enum virq_guest_opcode {
 	VIRQ_OP_LOOP,       /* loop rN, LABEL: rN -= 1; jump if rN != 0 */
 	VIRQ_OP_JZ,         /* jz rN, LABEL                      */
 	VIRQ_OP_JNZ,        /* jnz rN, LABEL                     */
+	VIRQ_OP_ACK,        /* ack rN: rN = ICC_IAR1_EL1 (Arm: acknowledge; 1023 if nothing) */
+	VIRQ_OP_EOIR,       /* eoir VALUE|rN: ICC_EOIR1_EL1 (priority drop, + deactivate in EOImode 0) */
+	VIRQ_OP_DIR,        /* dir VALUE|rN: ICC_DIR_EL1 (deactivate, EOImode 1) */
+	VIRQ_OP_PMR,        /* pmr VALUE|rN: ICC_PMR_EL1 */
+	VIRQ_OP_EOIMODE,    /* eoimode VALUE|rN: ICC_CTLR_EL1.EOImode = bit 0 of VALUE */
+	VIRQ_OP_IGRPEN1,    /* igrpen1 VALUE|rN: ICC_IGRPEN1_EL1.Enable = bit 0 of VALUE */
+	VIRQ_OP_ERET,       /* eret: return from the IRQ exception (Arm's iret) */
 	VIRQ_OP_SHUTDOWN,   /* shutdown: the vCPU stops, KVM_EXIT_SHUTDOWN (also what falling off main does) */
 };
 
@@ -57,12 +66,32 @@ struct virq_guest_op {
 	uint32_t line;                  /* 1-based source line, for messages (0 for the implicit final shutdown) */
 };
 
+enum virq_guest_arch {
+	VIRQ_GUEST_ARCH_ANY,            /* nothing architecture-specific: loads anywhere */
+	VIRQ_GUEST_ARCH_X86,            /* vector handlers, eoi, iret, in, out */
+	VIRQ_GUEST_ARCH_ARM,            /* intid handlers, ack, eoir, dir, pmr, eoimode, igrpen1, eret */
+};
+
+#define VIRQ_GUEST_MAX_INTID 65535u   /* LPIs end at 2^16 - 1 (KVM's 16 ITS ID bits) */
+
+struct virq_guest_intid_handler {
+	uint32_t intid;
+	uint32_t op;
+};
+
 struct virq_guest_program {
 	struct virq_guest_op *ops;      /* ops[nr_ops] is always VIRQ_OP_SHUTDOWN (the implicit end) */
 	uint32_t nr_ops;                /* not counting the implicit final shutdown */
 	uint32_t entry;                 /* op index of "main:" */
 	uint32_t handler[256];          /* op index of "vector N:", or VIRQ_GUEST_NO_HANDLER */
+	enum virq_guest_arch arch;
+	struct virq_guest_intid_handler *intid_handlers; /* "intid N:", sorted by INTID */
+	uint32_t nr_intid_handlers;
+	uint32_t intid_any;             /* op index of "intid any:", or VIRQ_GUEST_NO_HANDLER */
 };
+
+/* The first op of the handler for GIC INTID @intid ("intid N:", else "intid any:"), or NO_HANDLER. */
+uint32_t virq_guest_intid_handler(const struct virq_guest_program *prog, uint32_t intid);
 
 /* Why a text did not parse: 1-based line (0 if not tied to a line) and a message naming what was expected. */
 struct virq_guest_error {

@@ -266,7 +266,8 @@ static void test_create_vm_accepts_type_0_only(void **state)
 {
 	(void)state;
 	int sys = fx_open_sys();
-	static const unsigned long bad_types[] = { VIRQ_VM_TYPE_ARM64, 1, 2, 0xffffffffu, ~0ul };
+	/* Besides 0, only VIRQ_VM_TYPE_ARM64 (test_errno_arm.c). */
+	static const unsigned long bad_types[] = { 1, 2, 0xffffffffu, ~0ul };
 	for (size_t i = 0; i < sizeof(bad_types) / sizeof(bad_types[0]); i++)
 		assert_fails(virq_ioctl(sys, KVM_CREATE_VM, bad_types[i]), EINVAL);
 	int vm = virq_ioctl(sys, KVM_CREATE_VM, 0);

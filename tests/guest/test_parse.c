@@ -421,7 +421,65 @@ static const struct {
 	{ "vector foo:\nmain:\n", 1, "'vector' expects a vector number" },
 	{ "vector 0x41us:\nmain:\n", 1, "vector must be 16..255" },
 	{ "main:\n  vector 0x41: hlt extra\n", 2, "hlt takes no operands, found 1" },
+	/* Arm: INTID handlers, and one architecture per program */
+	{ "intid 1020:\nmain:\n", 1, "intid must be 0..1019 (SGI, PPI, SPI) or 8192..65535 (LPI), found 1020" },
+	{ "intid 8191:\nmain:\n", 1, "intid must be 0..1019" },
+	{ "intid 65536:\nmain:\n", 1, "intid must be 0..1019" },
+	{ "intid x:\nmain:\n", 1, "'intid' expects an INTID or 'any', as in 'intid 8192:', found 'x'" },
+	{ "intid 8192\nmain:\n", 1, "expected ':' after the INTID, found end of line" },
+	{ "intid 8192: eret\nmain:\nintid 0x2000: eret\n", 3, "intid 8192 already has a handler (line 1)" },
+	{ "intid any: eret\nintid any: eret\nmain:\n", 2, "'intid any' already has a handler (line 1)" },
+	{ "intid 8192:\n  eoir r15\n  eret\nmain:\n  eoi\n", 5,
+	  "'eoi' is x86 only, but 'intid' on line 1 made this an Arm program" },
+	{ "vector 0x41: iret\nmain:\n  ack r1\n", 3, "'ack' is Arm only, but 'vector' on line 1 made this an x86 program" },
+	{ "main:\n  out 0x20, 1, 0\nintid 5: eret\n", 3, "'intid' is Arm only, but 'out' on line 2" },
+	{ "main:\n  ack 5\n", 2, "ack operand 1 (rN) must be a register" },
+	{ "main:\n  eoir\n", 2, "eoir expects 1 operand (VALUE), found 0" },
 };
+
+/* Arm handlers and ops: the INTID table is sorted, "intid any" catches the rest, the arch is recorded. */
+static void test_arm_handlers(void **state)
+{
+	struct virq_guest_program *prog = parse_ok(
+		"intid 8195:\n  eoir r15\n  eret\n"
+		"intid 27: intid 0x1f:\n  ack r2\n  dir r2\n  eret\n"
+		"intid any:\n  pmr 0xf0\n  eoimode 1\n  igrpen1 1\n  eret\n"
+		"main:\n  sti\n  hlt\n");
+
+	assert_int_equal(prog->arch, VIRQ_GUEST_ARCH_ARM);
+	assert_int_equal(prog->nr_intid_handlers, 3);
+	assert_int_equal(prog->intid_handlers[0].intid, 27);
+	assert_int_equal(prog->intid_handlers[1].intid, 31);
+	assert_int_equal(prog->intid_handlers[2].intid, 8195);
+	assert_int_equal(virq_guest_intid_handler(prog, 8195), 0);
+	assert_int_equal(virq_guest_intid_handler(prog, 27), 2);
+	assert_int_equal(virq_guest_intid_handler(prog, 31), 2);
+	assert_int_equal(virq_guest_intid_handler(prog, 40), 5); /* intid any */
+	assert_int_equal(prog->ops[0].code, VIRQ_OP_EOIR);
+	assert_true(prog->ops[0].value.is_reg && prog->ops[0].value.reg == 15);
+	assert_int_equal(prog->ops[1].code, VIRQ_OP_ERET);
+	assert_int_equal(prog->ops[2].code, VIRQ_OP_ACK);
+	assert_int_equal(prog->ops[2].reg, 2);
+	assert_int_equal(prog->ops[3].code, VIRQ_OP_DIR);
+	assert_int_equal(prog->ops[5].code, VIRQ_OP_PMR);
+	assert_int_equal(prog->ops[5].value.imm, 0xf0);
+	assert_int_equal(prog->ops[6].code, VIRQ_OP_EOIMODE);
+	assert_int_equal(prog->ops[7].code, VIRQ_OP_IGRPEN1);
+	for (unsigned v = 0; v < 256; v++)
+		assert_int_equal(prog->handler[v], VIRQ_GUEST_NO_HANDLER);
+	virq_guest_program_free(prog);
+
+	/* Without "intid any", an INTID with no handler has none; a neutral program loads anywhere. */
+	prog = parse_ok("intid 8192: eret\nmain: hlt\n");
+	assert_int_equal(virq_guest_intid_handler(prog, 8193), VIRQ_GUEST_NO_HANDLER);
+	virq_guest_program_free(prog);
+	prog = parse_ok("main:\n  sti\n  hlt\n");
+	assert_int_equal(prog->arch, VIRQ_GUEST_ARCH_ANY);
+	virq_guest_program_free(prog);
+	prog = parse_ok(example);
+	assert_int_equal(prog->arch, VIRQ_GUEST_ARCH_X86);
+	virq_guest_program_free(prog);
+}
 
 static void test_errors(void **state)
 {
@@ -568,6 +626,10 @@ static void test_opcode_names(void **state)
 		{ VIRQ_OP_SET, "set" },               { VIRQ_OP_ADD, "add" },
 		{ VIRQ_OP_LOOP, "loop" },             { VIRQ_OP_JZ, "jz" },
 		{ VIRQ_OP_JNZ, "jnz" },               { VIRQ_OP_SHUTDOWN, "shutdown" },
+		{ VIRQ_OP_ACK, "ack" },               { VIRQ_OP_EOIR, "eoir" },
+		{ VIRQ_OP_DIR, "dir" },               { VIRQ_OP_PMR, "pmr" },
+		{ VIRQ_OP_EOIMODE, "eoimode" },       { VIRQ_OP_IGRPEN1, "igrpen1" },
+		{ VIRQ_OP_ERET, "eret" },
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
@@ -586,6 +648,7 @@ int main(void)
 		cmocka_unit_test(test_jumps),
 		cmocka_unit_test(test_handlers),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_arm_handlers),
 		cmocka_unit_test(test_error_long_token),
 		cmocka_unit_test(test_bad_arguments),
 		cmocka_unit_test(test_text_limit),

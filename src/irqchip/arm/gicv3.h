@@ -161,6 +161,16 @@ int virq_gic_set_spi_level(struct virq_gic *gic, unsigned pin, bool level);
 int virq_gic_set_ppi_level(struct virq_gic *gic, unsigned vcpu, unsigned intid, bool level);
 
 /*
+ * KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO (vgic_read/write_irq_line_level_info): the input lines of the 32 INTIDs
+ * from @intid (a multiple of 32; 0 = @vcpu's SGIs and PPIs), bit i for INTID @intid + i. Reading reports
+ * the lines of level-configured interrupts only; writing sets every line as given (an edge interrupt's
+ * line is stored, nothing is latched) and makes a level interrupt pending or not. INTIDs beyond the
+ * SPIs read 0 and ignore writes. Any thread.
+ */
+uint32_t virq_gic_line_levels(struct virq_gic *gic, unsigned vcpu, unsigned intid);
+void virq_gic_set_line_levels(struct virq_gic *gic, unsigned vcpu, unsigned intid, uint32_t levels);
+
+/*
  * CPU interface of @vcpu (its thread). Acknowledge: the highest-priority pending, enabled, inactive
  * interrupt of an enabled group if it is of @group, beats PMR and the running priority; it becomes
  * active (LPIs: just not pending) and its INTID is returned, else 1023. *raise_ns (if not NULL) gets the

@@ -116,6 +116,57 @@ void virq_gic_dist_write(struct virq_gic *gic, uint64_t offset, unsigned len, ui
 	pthread_mutex_unlock(&gic->lock);
 }
 
+/* The 32 interrupts of a LEVEL_INFO block and the lock that protects them (NULL: none there). */
+static struct virq_gic_irq *line_block(struct virq_gic *gic, unsigned vcpu, unsigned intid, pthread_mutex_t **lock)
+{
+	if (intid == 0 && vcpu < gic->nr_vcpus) {
+		*lock = &gic->cpus[vcpu].lock;
+		return gic->cpus[vcpu].priv;
+	}
+	if (intid < VIRQ_GIC_NR_PRIVATE || intid % 32 || intid - VIRQ_GIC_NR_PRIVATE >= gic->nr_spis)
+		return NULL;
+	*lock = &gic->lock;
+	return &gic->spis[intid - VIRQ_GIC_NR_PRIVATE]; /* nr_spis is a multiple of 32: 32 of them exist */
+}
+
+uint32_t virq_gic_line_levels(struct virq_gic *gic, unsigned vcpu, unsigned intid)
+{
+	pthread_mutex_t *lock;
+	struct virq_gic_irq *irqs = line_block(gic, vcpu, intid, &lock);
+	uint32_t levels = 0;
+
+	if (!irqs)
+		return 0;
+	pthread_mutex_lock(lock);
+	for (unsigned i = 0; i < 32; i++)
+		if (irqs[i].level && irqs[i].line)
+			levels |= 1u << i;
+	pthread_mutex_unlock(lock);
+	return levels;
+}
+
+void virq_gic_set_line_levels(struct virq_gic *gic, unsigned vcpu, unsigned intid, uint32_t levels)
+{
+	pthread_mutex_t *lock;
+	struct virq_gic_irq *irqs = line_block(gic, vcpu, intid, &lock);
+	bool kick = false;
+
+	if (!irqs)
+		return;
+	pthread_mutex_lock(lock);
+	for (unsigned i = 0; i < 32; i++) {
+		bool level = levels & (1u << i);
+		if (level && !irqs[i].line && irqs[i].level && !virq_gic_irq_pending(&irqs[i]))
+			irqs[i].raise_ns = virq_gic_now_ns();
+		irqs[i].line = level;
+		kick |= virq_gic_irq_ready(&irqs[i]);
+	}
+	pthread_mutex_unlock(lock);
+	/* Restored SPIs may target any vCPU: let each look (kicks may be spurious). */
+	for (unsigned v = 0; kick && v < gic->nr_vcpus; v++)
+		virq_gic_kick(gic, (int)v);
+}
+
 int virq_gic_set_spi_level(struct virq_gic *gic, unsigned pin, bool level)
 {
 	struct virq_gic_irq *irq;
