@@ -189,6 +189,11 @@ static int field(struct cursor *c, const struct virq_vmm_config *cfg, struct vir
 		return 0;
 	}
 	if (!strcmp(name, "spurious_eoi") && e->scope == VIRQ_SCENARIO_SCOPE_ALL) {
+		/* It counts the local APIC's EOIs with nothing in service; the GIC's ignored EOIs are not in
+		 * the public API, so on arm64 it would read 0 whatever the guest does. */
+		if (cfg->arch == VIRQ_VMM_ARCH_ARM64)
+			return syntax(c, "spurious_eoi is not measured on arm64 (it counts local APIC EOIs); "
+				      "use the sources' handler_runs and delivered instead");
 		e->field = VIRQ_SCENARIO_FIELD_SPURIOUS_EOI;
 		return 0;
 	}

@@ -116,9 +116,9 @@ static int load_vm(struct loader *ld)
 	const struct virq_sy_vm *vm = ld->sy->vm;
 	struct virq_vmm_config *cfg = &ld->sc->vmm;
 
-	if (vm->arch == VIRQ_SY_ARCH_ARM64)
-		return fail(ld, "vm.arch", "arch arm64 is not supported yet (only x86_64)");
-	ld->sc->arch = "x86_64";
+	/* arm64: a vGICv3 with an ITS; every device feature of x86 has its Arm wiring (src/vmm/vmm.h). */
+	cfg->arch = vm->arch == VIRQ_SY_ARCH_ARM64 ? VIRQ_VMM_ARCH_ARM64 : VIRQ_VMM_ARCH_X86_64;
+	ld->sc->arch = cfg->arch == VIRQ_VMM_ARCH_ARM64 ? "arm64" : "x86_64";
 	cfg->msix_table_in_vmm = vm->msix_table == VIRQ_SY_MSIX_TABLE_VMM;
 	if (unsigned_in(ld, "vm.vcpus", vm->vcpus, 1, 1, VIRQ_VMM_MAX_VCPUS, &cfg->vcpus))
 		return -EINVAL;

@@ -86,7 +86,7 @@ struct virq_scenario {
 	char *name;
 	char *description;          /* NULL if none */
 	char *path;                 /* the display name messages use (file path, or "<default>") */
-	const char *arch;           /* "x86_64" */
+	const char *arch;           /* "x86_64" or "arm64" */
 	struct virq_vmm_config vmm; /* ready for virq_vmm_create(); actions are the guest steps' */
 	uint64_t run_ns;            /* traffic duration (0: steps only) */
 	uint64_t settle_timeout_ns; /* for virq_vmm_settle() after the run and before each step expect */

@@ -47,8 +47,14 @@ static void explain_msix(struct vmm_device *dev, unsigned k, struct virq_vmm_exp
 	pthread_mutex_unlock(&dev->lock);
 
 	bool held = out->entry_masked || out->function_masked || !out->msix_enabled;
-	out->guest_vector = (uint8_t)out->entry_data;
-	out->target_vcpu = held ? -1 : (int)((out->entry_addr_lo >> 12) & 0xff);
+	if (dev->vmm->arm) {
+		/* The entry names the ITS and the EventID; the guest's ITS mapping names the LPI and vCPU. */
+		out->intid = v->lpi;
+		out->target_vcpu = held ? -1 : atomic_load(&v->its_vcpu);
+	} else {
+		out->guest_vector = (uint8_t)out->entry_data;
+		out->target_vcpu = held ? -1 : (int)((out->entry_addr_lo >> 12) & 0xff);
+	}
 	if (dev->cfg.delivery == VIRQ_VMM_DELIVERY_USERSPACE) {
 		out->mode = "userspace";
 		snprintf(out->why, sizeof(out->why),
@@ -72,11 +78,17 @@ static void explain_intx(struct vmm_device *dev, struct virq_vmm_explanation *ou
 	out->gsi = dev->intx_gsi;
 	out->irqfd = out->resample = dev->intx_trigger >= 0;
 	out->mode = "software";
-	snprintf(out->why, sizeof(out->why),
-		 "level INTx: the resampling irqfd asserts IOAPIC pin %u; the guest's EOI de-asserts it and "
-		 "VFIO unmasks the line", dev->intx_gsi);
+	if (dev->vmm->arm)
+		snprintf(out->why, sizeof(out->why),
+			 "level INTx: the resampling irqfd asserts SPI %u; the guest's deactivation de-asserts it "
+			 "and VFIO unmasks the line", VMM_ARM_SPI_BASE + dev->intx_gsi);
+	else
+		snprintf(out->why, sizeof(out->why),
+			 "level INTx: the resampling irqfd asserts IOAPIC pin %u; the guest's EOI de-asserts it and "
+			 "VFIO unmasks the line", dev->intx_gsi);
 	out->target_vcpu = (int)dev->cfg.affinity[0]; /* as the generated driver programs the pin */
-	out->guest_vector = dev->intx_vector;
+	out->guest_vector = dev->vmm->arm ? 0 : dev->intx_vector;
+	out->intid = dev->vmm->arm ? VMM_ARM_SPI_BASE + dev->intx_gsi : 0;
 }
 
 int virq_vmm_explain(struct virq_vmm *vmm, unsigned device, unsigned source, struct virq_vmm_explanation *out)

@@ -12,6 +12,12 @@
  *   - VMM_ACTION_VECTOR: read the action number from the mailbox and run that block (mask, unmask,
  *     retarget one entry, or rotate a device's vectors one vCPU on), then report completion.
  * The program has no computed addresses, so each action is its own block and the dispatcher counts down.
+ *
+ * On arm64 (guest_program_arm.c) the skeleton is the same; what differs is how the OS boots its
+ * interrupt controller (GIC, ITS and the ITS mappings, instead of the local APIC and IOAPIC), the message
+ * a table entry carries (the ITS doorbell with EventID k, instead of an APIC ID and vector), how handlers
+ * are declared and ended (`intid N:` ... `eoir r15`, `eret`) and what a retarget is (MOVI in the ITS
+ * command queue; the entry stays as it is).
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -20,11 +26,7 @@
 
 #include "vmm/vmm_internal.h"
 
-struct program {
-	FILE *out;
-};
-
-static void emit(struct program *p, const char *fmt, ...)
+void vmm_program_emit(struct vmm_program *p, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -34,9 +36,40 @@ static void emit(struct program *p, const char *fmt, ...)
 	fputc('\n', p->out);
 }
 
+#define emit vmm_program_emit
+
 static uint32_t msi_address(unsigned vcpu)
 {
 	return 0xfee00000u | (vcpu << 12); /* physical destination = APIC ID = vCPU id */
+}
+
+/*
+ * The message entry @k carries: x86, to the APIC of @vcpu with the vector; arm64, to the ITS doorbell
+ * with EventID k (the vCPU is the ITS's business, set by MAPTI and MOVI).
+ */
+static void msi_message(const struct virq_vmm *vmm, const struct vmm_device *dev, unsigned k, unsigned vcpu,
+			uint32_t msg[3])
+{
+	msg[0] = vmm->arm ? (uint32_t)VMM_ARM_DOORBELL : msi_address(vcpu);
+	msg[1] = vmm->arm ? (uint32_t)(VMM_ARM_DOORBELL >> 32) : 0;
+	msg[2] = vmm->arm ? k : dev->vec[k].guest_vector;
+}
+
+/* A handler's first line: an IDT vector on x86, a GIC INTID on arm64. */
+static void emit_handler_start(struct vmm_program *p, const struct virq_vmm *vmm, unsigned x86_vector,
+			       unsigned intid, const char *what)
+{
+	if (vmm->arm)
+		emit(p, "intid %u:  ; %s", intid, what);
+	else
+		emit(p, "vector 0x%x:  ; %s", x86_vector, what);
+}
+
+/* Its end: EOI and return; on arm64 the INTID the vector stub acknowledged is in r15 (docs/guest.md). */
+static void emit_handler_end(struct vmm_program *p, const struct virq_vmm *vmm)
+{
+	emit(p, vmm->arm ? "    eoir r15" : "    eoi");
+	emit(p, vmm->arm ? "    eret" : "    iret");
 }
 
 static uint64_t table_entry(const struct vmm_device *dev, unsigned k)
@@ -53,7 +86,7 @@ static uint64_t ecam(const struct vmm_device *dev, unsigned offset)
  * Program entry @k for @vcpu, masked around the change, and leave its mask as it found it, as Linux's
  * msi_set_affinity does: a vector the OS masked stays masked across a move. @tag makes labels unique.
  */
-static void emit_retarget(struct program *p, const struct vmm_device *dev, unsigned k, unsigned vcpu,
+static void emit_retarget(struct vmm_program *p, const struct vmm_device *dev, unsigned k, unsigned vcpu,
 			  unsigned tag)
 {
 	unsigned long long entry = table_entry(dev, k);
@@ -66,7 +99,7 @@ static void emit_retarget(struct program *p, const struct vmm_device *dev, unsig
 	emit(p, "keep_masked_%u_%u:", tag, k);
 }
 
-static void emit_boot(struct program *p, const struct virq_vmm *vmm)
+static void emit_boot(struct vmm_program *p, const struct virq_vmm *vmm)
 {
 	for (unsigned d = 0; d < vmm->ndevices; d++) {
 		const struct vmm_device *dev = &vmm->dev[d];
@@ -78,18 +111,17 @@ static void emit_boot(struct program *p, const struct virq_vmm *vmm)
 			     VMM_MSIX_FLAGS_ENABLE | VMM_MSIX_FLAGS_MASKALL);
 			for (unsigned k = 0; k < dev->cfg.msix_vectors; k++) {
 				uint64_t e = table_entry(dev, k);
-				emit(p, "    mmio_write 0x%llx, 4, 0x%x", (unsigned long long)e,
-				     msi_address(dev->cfg.affinity[k]));
-				emit(p, "    mmio_write 0x%llx, 4, 0", (unsigned long long)e + 4);
-				emit(p, "    mmio_write 0x%llx, 4, 0x%x", (unsigned long long)e + 8,
-				     dev->vec[k].guest_vector);
+				uint32_t msg[3];
+				msi_message(vmm, dev, k, dev->cfg.affinity[k], msg);
+				for (unsigned w = 0; w < 3; w++)
+					emit(p, "    mmio_write 0x%llx, 4, 0x%x", (unsigned long long)e + 4 * w, msg[w]);
 				emit(p, "    mmio_write 0x%llx, 4, %u", (unsigned long long)e + 12,
 				     dev->cfg.start_masked ? 1 : 0);
 			}
 			emit(p, "    mmio_write 0x%llx, 2, 0x%x", (unsigned long long)ecam(dev, flags),
 			     VMM_MSIX_FLAGS_ENABLE);
 		}
-		if (dev->cfg.intx_pin) {
+		if (dev->cfg.intx_pin && !vmm->arm) { /* arm64: its SPI is set up with the GIC */
 			/* IOAPIC redirection entry: vector, fixed, physical, level-triggered, unmasked. */
 			emit(p, "    ; %s: INTx on IOAPIC pin %u", dev->cfg.name, dev->intx_gsi);
 			emit(p, "    mmio_write 0xfec00000, 4, 0x%x", 0x10 + 2 * dev->intx_gsi);
@@ -100,7 +132,7 @@ static void emit_boot(struct program *p, const struct virq_vmm *vmm)
 	}
 }
 
-static void emit_handlers(struct program *p, const struct virq_vmm *vmm)
+static void emit_handlers(struct vmm_program *p, const struct virq_vmm *vmm)
 {
 	unsigned intx = 0;
 
@@ -110,17 +142,20 @@ static void emit_handlers(struct program *p, const struct virq_vmm *vmm)
 		unsigned long long ack = dev->bar_gpa[0] + VIRQ_PCI_REG_ACK;
 
 		for (unsigned k = 0; k < dev->cfg.msix_vectors; k++) {
-			emit(p, "vector 0x%x:  ; %s vector %u", dev->vec[k].guest_vector, dev->cfg.name, k);
+			char what[64];
+			snprintf(what, sizeof(what), "%s vector %u", dev->cfg.name, k);
+			emit_handler_start(p, vmm, dev->vec[k].guest_vector, dev->vec[k].lpi, what);
 			emit(p, "    mmio_read r1, 0x%llx, 8", status);
 			emit(p, "    mmio_write 0x%llx, 8, 0x%llx", ack, 1ull << k);
 			if (dev->cfg.handler_ns)
 				emit(p, "    spin %llu", (unsigned long long)dev->cfg.handler_ns);
-			emit(p, "    eoi");
-			emit(p, "    iret");
+			emit_handler_end(p, vmm);
 		}
 		if (!dev->cfg.intx_pin)
 			continue;
-		emit(p, "vector 0x%x:  ; %s INTx", dev->intx_vector, dev->cfg.name);
+		char what[64];
+		snprintf(what, sizeof(what), "%s INTx", dev->cfg.name);
+		emit_handler_start(p, vmm, dev->intx_vector, VMM_ARM_SPI_BASE + dev->intx_gsi, what);
 		emit(p, "    mmio_read r1, 0x%llx, 8", status);
 		if (dev->cfg.driver == VIRQ_VMM_DRIVER_INTX_NO_ACK) {
 			/*
@@ -140,13 +175,12 @@ static void emit_handlers(struct program *p, const struct virq_vmm *vmm)
 		}
 		if (dev->cfg.handler_ns)
 			emit(p, "    spin %llu", (unsigned long long)dev->cfg.handler_ns);
-		emit(p, "    eoi");
-		emit(p, "    iret");
+		emit_handler_end(p, vmm);
 		intx++;
 	}
 }
 
-static void emit_action(struct program *p, const struct virq_vmm *vmm, const struct virq_vmm_action *a,
+static void emit_action(struct vmm_program *p, const struct virq_vmm *vmm, const struct virq_vmm_action *a,
 			unsigned tag)
 {
 	const struct vmm_device *dev = &vmm->dev[a->device];
@@ -160,22 +194,34 @@ static void emit_action(struct program *p, const struct virq_vmm *vmm, const str
 		emit(p, "    mmio_write 0x%llx, 4, 0", ctrl);
 		break;
 	case VIRQ_VMM_ACTION_RETARGET:
-		emit_retarget(p, dev, a->vector, a->vcpu, tag);
+		if (vmm->arm) {
+			vmm_arm_emit_movi(p, dev, a->vector, a->vcpu);
+			vmm_arm_emit_queue_flush(p);
+		} else {
+			emit_retarget(p, dev, a->vector, a->vcpu, tag);
+		}
 		break;
 	}
 }
 
 /* Rotation r of a retargeting device: vector k goes to (affinity[k] + r) mod vCPUs. */
-static void emit_rotation(struct program *p, const struct virq_vmm *vmm, const struct vmm_device *dev,
+static void emit_rotation(struct vmm_program *p, const struct virq_vmm *vmm, const struct vmm_device *dev,
 			  unsigned r, unsigned tag)
 {
-	for (unsigned k = 0; k < dev->cfg.msix_vectors; k++)
-		emit_retarget(p, dev, k, (dev->cfg.affinity[k] + r) % vmm->cfg.vcpus, tag);
+	for (unsigned k = 0; k < dev->cfg.msix_vectors; k++) {
+		unsigned vcpu = (dev->cfg.affinity[k] + r) % vmm->cfg.vcpus;
+		if (vmm->arm)
+			vmm_arm_emit_movi(p, dev, k, vcpu);
+		else
+			emit_retarget(p, dev, k, vcpu, tag);
+	}
+	if (vmm->arm)
+		vmm_arm_emit_queue_flush(p);
 }
 
-static void emit_action_dispatch(struct program *p, const struct virq_vmm *vmm)
+static void emit_action_dispatch(struct vmm_program *p, const struct virq_vmm *vmm)
 {
-	emit(p, "vector 0x%x:  ; the VMM asks for an action", VMM_ACTION_VECTOR);
+	emit_handler_start(p, vmm, VMM_ACTION_VECTOR, VMM_ARM_ACTION_INTID, "the VMM asks for an action");
 	emit(p, "    mmio_read r1, 0x%llx, 4", (unsigned long long)VMM_MAILBOX_ACTION);
 	for (unsigned i = 0; i < vmm->nactions; i++) {
 		emit(p, "    add r1, -1");
@@ -196,13 +242,12 @@ static void emit_action_dispatch(struct program *p, const struct virq_vmm *vmm)
 		emit(p, "    jmp action_done");
 	}
 	emit(p, "action_done:");
-	emit(p, "    eoi");
-	emit(p, "    iret");
+	emit_handler_end(p, vmm);
 }
 
 char *vmm_guest_program(const struct virq_vmm *vmm)
 {
-	struct program p;
+	struct vmm_program p = { 0 };
 	char *text = NULL;
 	size_t len = 0;
 
@@ -213,11 +258,17 @@ char *vmm_guest_program(const struct virq_vmm *vmm)
 	emit_handlers(&p, vmm);
 	emit_action_dispatch(&p, vmm);
 	emit(&p, "main:");
-	emit(&p, "    mmio_write 0xfee000f0, 4, 0x1ff  ; software-enable the local APIC");
+	if (vmm->arm)
+		emit(&p, "    igrpen1 1  ; this vCPU's GIC CPU interface: Group 1 on, every priority passes\n"
+			 "    pmr 0xff");
+	else
+		emit(&p, "    mmio_write 0xfee000f0, 4, 0x1ff  ; software-enable the local APIC");
 	emit(&p, "    set r1, 0");
 	emit(&p, "    mmio_read r1, 0x%llx, 4  ; the VMM answers 1 on the boot vCPU",
 	     (unsigned long long)VMM_MAILBOX_READY);
 	emit(&p, "    jz r1, ready");
+	if (vmm->arm)
+		vmm_arm_emit_boot(&p, vmm);
 	emit_boot(&p, vmm);
 	emit(&p, "ready:");
 	emit(&p, "    mmio_write 0x%llx, 4, 0", (unsigned long long)VMM_MAILBOX_READY);

@@ -15,6 +15,10 @@
  * hears of the table when the guest changes an entry's address or data (KVM_EXIT_MSIX_ROUTING_UPDATE),
  * which it answers with the new route. The VMM's own copy of the entries then only mirrors the routes.
  *
+ * On arm64 every message also carries the device's DeviceID (its requester ID, KVM_MSI_VALID_DEVID), and
+ * where it lands is the guest's ITS mapping, not the address: the VMM learns the target from the guest
+ * actions it requests (MOVI), not from the entry.
+ *
  * Locking: dev->lock guards the emulated entries and each vector's binding; vmm->routes_lock the routing
  * table (lock order: dev->lock, then routes_lock). The watcher calls vmm_msix_trigger_fired() under
  * dev->lock too, so a message is either seen by the watcher (PBA) or by the irqfd, never by both.
@@ -50,10 +54,13 @@ bool vmm_msix_masked(struct vmm_device *dev, unsigned k)
 
 static int vmm_signal_msi(struct vmm_device *dev, unsigned k)
 {
+	bool arm = dev->vmm->arm;
 	struct kvm_msi msi = {
 		.address_lo = dev->vec[k].addr_lo,
 		.address_hi = dev->vec[k].addr_hi,
 		.data = dev->vec[k].data,
+		.flags = arm ? KVM_MSI_VALID_DEVID : 0,
+		.devid = arm ? dev->cfg.requester_id : 0,
 	};
 	return virq_ioctl(dev->vmm->vm, KVM_SIGNAL_MSI, &msi) < 0 ? -errno : 0;
 }
@@ -67,10 +74,11 @@ int vmm_routes_commit(struct virq_vmm *vmm)
 
 	if (!rt)
 		return -ENOMEM;
+	/* GSI n = IOAPIC pin n on x86; on arm64 irqchip 0 (the vGIC) pin n, SPI 32 + n, as KVM's default. */
 	for (unsigned pin = 0; pin < 24; pin++, n++) {
 		rt->entries[n].gsi = pin;
 		rt->entries[n].type = KVM_IRQ_ROUTING_IRQCHIP;
-		rt->entries[n].u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+		rt->entries[n].u.irqchip.irqchip = vmm->arm ? 0 : KVM_IRQCHIP_IOAPIC;
 		rt->entries[n].u.irqchip.pin = pin;
 	}
 	for (unsigned d = 0; d < vmm->ndevices; d++) {
@@ -81,7 +89,12 @@ int vmm_routes_commit(struct virq_vmm *vmm)
 			rt->entries[n].gsi = v->gsi;
 			rt->entries[n].type = KVM_IRQ_ROUTING_MSI;
 			rt->entries[n].u.msi.address_lo = v->route_addr_lo;
+			rt->entries[n].u.msi.address_hi = v->route_addr_hi;
 			rt->entries[n].u.msi.data = v->route_data;
+			if (vmm->arm) {
+				rt->entries[n].flags = KVM_MSI_VALID_DEVID;
+				rt->entries[n].u.msi.devid = vmm->dev[d].cfg.requester_id;
+			}
 			n++;
 		}
 	}
@@ -102,9 +115,11 @@ static void vmm_msix_publish_target(struct vmm_msix_vector *v, int vcpu, uint64_
 	atomic_store(&v->route_changed_ns, now);
 }
 
-static int vmm_msix_dest(const struct vmm_msix_vector *v)
+/* Where vector @k lands: x86, the entry's destination APIC ID; arm64, the guest's ITS mapping. */
+static int vmm_msix_dest(const struct vmm_device *dev, unsigned k)
 {
-	return (int)((v->addr_lo >> 12) & 0xff);
+	const struct vmm_msix_vector *v = &dev->vec[k];
+	return dev->vmm->arm ? atomic_load(&v->its_vcpu) : (int)((v->addr_lo >> 12) & 0xff);
 }
 
 /* Userspace delivery has no route: its target is the entry's, from the moment it is unmasked. */
@@ -112,10 +127,10 @@ static void vmm_msix_note_target(struct vmm_device *dev, unsigned k)
 {
 	struct vmm_msix_vector *v = &dev->vec[k];
 
-	if (atomic_load(&v->target_vcpu) == vmm_msix_dest(v))
+	if (atomic_load(&v->target_vcpu) == vmm_msix_dest(dev, k))
 		return;
 	atomic_fetch_add(&v->route_seq, 1);
-	vmm_msix_publish_target(v, vmm_msix_dest(v), vmm_now_ns());
+	vmm_msix_publish_target(v, vmm_msix_dest(dev, k), vmm_now_ns());
 	atomic_fetch_add(&v->route_seq, 1);
 }
 
@@ -130,12 +145,14 @@ static int vmm_msix_update_route(struct vmm_device *dev, unsigned k)
 	int ret = 0;
 
 	pthread_mutex_lock(&vmm->routes_lock);
-	if (!v->route_valid || v->route_addr_lo != v->addr_lo || v->route_data != v->data) {
+	if (!v->route_valid || v->route_addr_lo != v->addr_lo || v->route_addr_hi != v->addr_hi ||
+	    v->route_data != v->data) {
 		bool was_valid = v->route_valid;
-		uint32_t old_addr = v->route_addr_lo, old_data = v->route_data;
+		uint32_t old_addr = v->route_addr_lo, old_addr_hi = v->route_addr_hi, old_data = v->route_data;
 
 		v->route_valid = true;
 		v->route_addr_lo = v->addr_lo;
+		v->route_addr_hi = v->addr_hi;
 		v->route_data = v->data;
 		/*
 		 * While the commit runs, an interrupt may land on either vCPU (the engine even replays held
@@ -146,11 +163,12 @@ static int vmm_msix_update_route(struct vmm_device *dev, unsigned k)
 		if (ret < 0) {
 			v->route_valid = was_valid;
 			v->route_addr_lo = old_addr;
+			v->route_addr_hi = old_addr_hi;
 			v->route_data = old_data;
 		} else {
 			uint64_t now = vmm_now_ns();
-			vmm_msix_publish_target(v, vmm_msix_dest(v), now);
-			vmm_emit(vmm, VIRQ_VMM_EVENT_ROUTE, now, dev->index, k, vmm_msix_dest(v));
+			vmm_msix_publish_target(v, vmm_msix_dest(dev, k), now);
+			vmm_emit(vmm, VIRQ_VMM_EVENT_ROUTE, now, dev->index, k, vmm_msix_dest(dev, k));
 			ret = 1;
 		}
 		atomic_fetch_add(&v->route_seq, 1);
@@ -424,6 +442,7 @@ int vmm_msix_init(struct vmm_device *dev, char *err, size_t err_len)
 		struct vmm_msix_vector *v = &dev->vec[k];
 		v->ctrl = VMM_MSIX_CTRL_MASKBIT; /* vectors come out of reset masked */
 		atomic_init(&v->target_vcpu, -1);
+		atomic_init(&v->its_vcpu, (int)dev->cfg.affinity[k]); /* where the guest's MAPTI puts it */
 		v->trigger = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		ret = v->trigger < 0 ? -errno : engine ? 0 : vmm_watch(vmm, v->trigger, VMM_COOKIE(dev->index, k));
 	}

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,6 +21,8 @@
 #include "vmm/vmm_internal.h"
 
 #define VMM_BOOT_TIMEOUT_NS 5000000000ull
+/* Boot programs every vector, and each one's route is a KVM_SET_GSI_ROUTING with a grace period. */
+#define VMM_BOOT_TIMEOUT_PER_VECTOR_NS 10000000ull
 #define VMM_ACTION_TIMEOUT_NS 2000000000ull
 
 uint64_t vmm_now_ns(void)
@@ -148,6 +151,8 @@ static int vmm_check(const struct virq_vmm_config *cfg, char *err, size_t err_le
 	unsigned vectors = 0, intx = 0;
 	int ret;
 
+	if (cfg->arch != VIRQ_VMM_ARCH_X86_64 && cfg->arch != VIRQ_VMM_ARCH_ARM64)
+		return vmm_fail(err, err_len, -EINVAL, "unknown architecture %d", (int)cfg->arch);
 	if (cfg->vcpus < 1 || cfg->vcpus > VIRQ_VMM_MAX_VCPUS)
 		return vmm_fail(err, err_len, -EINVAL, "%u vCPUs (1 to %u)", cfg->vcpus, VIRQ_VMM_MAX_VCPUS);
 	if (cfg->ndevices > VIRQ_VMM_MAX_DEVICES)
@@ -166,7 +171,8 @@ static int vmm_check(const struct virq_vmm_config *cfg, char *err, size_t err_le
 	if (intx > VMM_INTX_MAX)
 		return vmm_fail(err, err_len, -EINVAL, "%u INTx devices, but the IOAPIC has %u free pins (16-23)",
 				intx, VMM_INTX_MAX);
-	if (vectors > VMM_LAST_VECTOR - VMM_FIRST_VECTOR + 1)
+	/* arm64 gives each vector an LPI (8192 up), with room for every device's: only x86 runs out. */
+	if (cfg->arch != VIRQ_VMM_ARCH_ARM64 && vectors > VMM_LAST_VECTOR - VMM_FIRST_VECTOR + 1)
 		return vmm_fail(err, err_len, -EINVAL, "%u interrupt vectors, but a guest has only %u for devices",
 				vectors, VMM_LAST_VECTOR - VMM_FIRST_VECTOR + 1);
 	for (unsigned i = 0; i < cfg->nactions; i++) {
@@ -264,8 +270,9 @@ static int vmm_vm_create(struct virq_vmm *vmm, char *err, size_t err_len)
 	struct kvm_mp_state runnable = { .mp_state = KVM_MP_STATE_RUNNABLE };
 
 	vmm->sys = virq_open();
-	vmm->vm = vmm->sys < 0 ? -1 : virq_ioctl(vmm->sys, KVM_CREATE_VM, 0);
-	if (vmm->vm < 0 || virq_ioctl(vmm->vm, KVM_CREATE_IRQCHIP, 0) < 0 ||
+	vmm->vm = vmm->sys < 0 ? -1 : virq_ioctl(vmm->sys, KVM_CREATE_VM, vmm->arm ? VIRQ_VM_TYPE_ARM64 : 0);
+	/* arm64 has no KVM_CREATE_IRQCHIP: its vGIC is a device, made once the vCPUs exist (arm.c). */
+	if (vmm->vm < 0 || (!vmm->arm && virq_ioctl(vmm->vm, KVM_CREATE_IRQCHIP, 0) < 0) ||
 	    virq_ioctl(vmm->vm, KVM_ENABLE_CAP, &poll) < 0)
 		return vmm_fail(err, err_len, -errno, "creating the VM: %s", strerror(errno));
 	vmm->engine = virq_vm_of_fd(vmm->vm);
@@ -275,17 +282,21 @@ static int vmm_vm_create(struct virq_vmm *vmm, char *err, size_t err_len)
 		vcpu->id = i;
 		vcpu->reading_device = -1;
 		vcpu->fd = virq_ioctl(vmm->vm, KVM_CREATE_VCPU, i);
+		/* x86 application processors wait for an INIT-SIPI; arm64 vCPUs come up running. */
 		if (vcpu->fd < 0 || !(vcpu->run = virq_vcpu_run_struct(vcpu->fd)) ||
-		    (i > 0 && virq_ioctl(vcpu->fd, KVM_SET_MP_STATE, &runnable) < 0))
+		    (i > 0 && !vmm->arm && virq_ioctl(vcpu->fd, KVM_SET_MP_STATE, &runnable) < 0))
 			return vmm_fail(err, err_len, -errno, "creating vCPU %u: %s", i, strerror(errno));
 	}
-	return 0;
+	return vmm->arm ? vmm_arm_vm_create(vmm, err, err_len) : 0;
 }
 
-/* Give every source its GSI and guest vector, and every retargeting device its rotation actions. */
+/*
+ * Give every source its GSI and guest vector (x86) or LPI (arm64), and every retargeting device its
+ * rotation actions.
+ */
 static int vmm_assign(struct virq_vmm *vmm, char *err, size_t err_len)
 {
-	unsigned gsi = VMM_MSI_GSI_BASE, vector = VMM_FIRST_VECTOR, intx = 0;
+	unsigned gsi = VMM_MSI_GSI_BASE, vector = VMM_FIRST_VECTOR, intx = 0, lpi = VMM_ARM_LPI_BASE;
 
 	memcpy(vmm->actions, vmm->cfg.actions, vmm->cfg.nactions * sizeof(vmm->actions[0]));
 	vmm->nactions = vmm->cfg.nactions;
@@ -294,6 +305,7 @@ static int vmm_assign(struct virq_vmm *vmm, char *err, size_t err_len)
 		for (unsigned k = 0; k < dev->cfg.msix_vectors; k++) {
 			dev->vec[k].gsi = gsi++;
 			dev->vec[k].guest_vector = (uint8_t)vector++;
+			dev->vec[k].lpi = lpi++;
 		}
 		if (dev->cfg.intx_pin) {
 			dev->intx_gsi = VMM_INTX_GSI_BASE + intx++;
@@ -320,8 +332,9 @@ static int vmm_load_guest(struct virq_vmm *vmm, char *err, size_t err_len)
 		return vmm_fail(err, err_len, -ENOMEM, "generating the guest program: out of memory");
 	for (unsigned i = 0; i < vmm->cfg.vcpus; i++)
 		if (virq_guest_load(vmm->vcpu[i].fd, vmm->program) < 0)
-			return vmm_fail(err, err_len, -errno, "the generated guest does not load: %s",
-					virq_guest_last_error());
+			/* Its size grows with vectors x rotation vCPUs: say so, the usual reason it fails. */
+			return vmm_fail(err, err_len, -errno, "the generated guest (%zu bytes) does not load: %s",
+					strlen(vmm->program), virq_guest_last_error());
 	return 0;
 }
 
@@ -338,8 +351,9 @@ int virq_vmm_create(const struct virq_vmm_config *config, struct virq_vmm **out,
 		return vmm_fail(err, err_len, -ENOMEM, "out of memory");
 	}
 	vmm->cfg = *config;
+	vmm->arm = config->arch == VIRQ_VMM_ARCH_ARM64;
 	vmm->ndevices = config->ndevices;
-	vmm->sys = vmm->vm = -1;
+	vmm->sys = vmm->vm = vmm->gic = vmm->its = -1;
 	for (unsigned i = 0; i < VIRQ_VMM_MAX_VCPUS; i++)
 		vmm->vcpu[i].fd = -1;
 	pthread_mutex_init(&vmm->routes_lock, NULL);
@@ -437,12 +451,19 @@ int virq_vmm_guest_action(struct virq_vmm *vmm, unsigned index)
 	vmm->mailbox_action = index + 1;
 	vmm->mailbox_done = false;
 	pthread_mutex_unlock(&vmm->mailbox_lock);
-	ret = virq_ioctl(vmm->vm, KVM_SIGNAL_MSI, &msi) < 0 ? -errno : 0;
+	if (vmm->arm) {
+		vmm_arm_action_targets(vmm, &vmm->actions[index], false);
+		ret = vmm_arm_request_action(vmm);
+	} else {
+		ret = virq_ioctl(vmm->vm, KVM_SIGNAL_MSI, &msi) < 0 ? -errno : 0;
+	}
 	pthread_mutex_lock(&vmm->mailbox_lock);
 	if (ret == 0)
 		ret = vmm_wait(vmm, vmm_action_done, VMM_ACTION_TIMEOUT_NS);
 	vmm->mailbox_action = 0;
 	pthread_mutex_unlock(&vmm->mailbox_lock);
+	if (vmm->arm)
+		vmm_arm_action_targets(vmm, &vmm->actions[index], true);
 	pthread_mutex_unlock(&vmm->action_lock);
 	return ret;
 }
@@ -487,7 +508,10 @@ int virq_vmm_start(struct virq_vmm *vmm)
 	if (ret < 0)
 		return ret;
 	pthread_mutex_lock(&vmm->mailbox_lock);
-	ret = vmm_wait(vmm, vmm_all_ready, VMM_BOOT_TIMEOUT_NS);
+	uint64_t vectors = 0;
+	for (unsigned d = 0; d < vmm->ndevices; d++)
+		vectors += vmm->dev[d].cfg.msix_vectors;
+	ret = vmm_wait(vmm, vmm_all_ready, VMM_BOOT_TIMEOUT_NS + vectors * VMM_BOOT_TIMEOUT_PER_VECTOR_NS);
 	pthread_mutex_unlock(&vmm->mailbox_lock);
 	if (ret < 0)
 		return ret;
@@ -667,6 +691,7 @@ void virq_vmm_destroy(struct virq_vmm *vmm)
 	for (unsigned i = 0; i < vmm->cfg.vcpus; i++)
 		if (vmm->vcpu[i].fd >= 0)
 			virq_close(vmm->vcpu[i].fd);
+	vmm_arm_vm_destroy(vmm);
 	if (vmm->vm >= 0)
 		virq_close(vmm->vm);
 	if (vmm->sys >= 0)
@@ -675,6 +700,8 @@ void virq_vmm_destroy(struct virq_vmm *vmm)
 		close(vmm->watch_epfd);
 	if (vmm->watch_stop >= 0)
 		close(vmm->watch_stop);
+	if (vmm->ram)
+		munmap(vmm->ram, VMM_ARM_RAM_SIZE); /* after the VM: nothing reads the tables any more */
 	free(vmm->program);
 	free(vmm->dev);
 	free(vmm);

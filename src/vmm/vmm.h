@@ -19,6 +19,12 @@
  * compiled into the guest program as an action block. The VMM asks the guest to run action N by sending
  * vector VIRQ_VMM_ACTION_VECTOR to vCPU 0, whose handler reads N from a mailbox register and runs block N.
  *
+ * Arm (arch ARM64): the VM is an arm64 VM with a vGICv3 and one ITS (QEMU virt's layout). A device's
+ * DeviceID is its requester ID; vector k's MSI route carries that DeviceID (KVM_MSI_VALID_DEVID) to the
+ * ITS doorbell with EventID k, and the guest's ITS maps (DeviceID, k) to an LPI on the driver's vCPU.
+ * Retargeting is MOVI in the guest's command queue; INTx is a level SPI; guest actions are requested with
+ * an edge SPI to vCPU 0 instead of an IPI vector.
+ *
  * Threads: virq_vmm_* calls come from one controlling thread; the VMM's own threads are the vCPU threads
  * and one watcher for triggers the VMM handles itself.
  */
@@ -79,7 +85,13 @@ struct virq_vmm_action {
 
 #define VIRQ_VMM_MAX_ACTIONS 256
 
+enum virq_vmm_arch {
+	VIRQ_VMM_ARCH_X86_64, /* LAPIC + IOAPIC (the default) */
+	VIRQ_VMM_ARCH_ARM64,  /* vGICv3 + ITS */
+};
+
 struct virq_vmm_config {
+	enum virq_vmm_arch arch;
 	unsigned vcpus;                  /* 1..VIRQ_VMM_MAX_VCPUS */
 	uint64_t halt_poll_ns;           /* KVM_CAP_HALT_POLL (0: off, the default for scenarios) */
 	/*
@@ -189,7 +201,8 @@ struct virq_vmm_explanation {
 	const char *mode;                 /* "software", "userspace" */
 	char why[160];                    /* the reason for @mode, in words */
 	int target_vcpu;                  /* -1 if the source cannot be delivered now (masked, no route) */
-	uint8_t guest_vector;
+	uint8_t guest_vector;             /* x86: the IDT vector */
+	uint32_t intid;                   /* arm64: the LPI (MSI-X) or SPI (INTx) the guest's GIC raises; else 0 */
 };
 /* Returns 0, or -EINVAL for a device or source that does not exist. */
 int virq_vmm_explain(struct virq_vmm *vmm, unsigned device, unsigned source, struct virq_vmm_explanation *out);

@@ -10,11 +10,18 @@
  *
  * GSIs: 0-23 are the IOAPIC pins (INTx device i gets pin VMM_INTX_GSI_BASE + i, level, its own line);
  * MSI routes start at VMM_MSI_GSI_BASE, one per MSI-X vector.
+ *
+ * arm64 adds, at QEMU virt's addresses: the GIC distributor (0x08000000), the ITS (0x08080000) and the
+ * redistributors (0x080a0000, 128 KiB per vCPU), all the engine's; and guest RAM at 0x40000000 holding the
+ * tables the guest gives the GIC and the ITS (layout below). GSI n routes to irqchip 0 pin n, SPI 32 + n,
+ * so INTx device i is SPI 48 + i; SPI 40 (edge, to vCPU 0) asks for a guest action. MSI-X vector k of a
+ * device is EventID k of DeviceID = its requester ID, mapped by the guest to an LPI from 8192 up.
  */
 #ifndef VIRQ_VMM_INTERNAL_H
 #define VIRQ_VMM_INTERNAL_H
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -42,6 +49,27 @@
 #define VMM_LAST_VECTOR 0xef
 #define VMM_ACTION_VECTOR 0xf0  /* "run the action in the mailbox", sent to vCPU 0 */
 
+/* arm64 (guest_program_arm.c, arm.c) */
+#define VMM_ARM_GICD 0x08000000ull
+#define VMM_ARM_ITS 0x08080000ull
+#define VMM_ARM_GICR 0x080a0000ull
+#define VMM_ARM_GICR_STRIDE 0x20000ull
+#define VMM_ARM_DOORBELL (VMM_ARM_ITS + 0x10040) /* GITS_TRANSLATER */
+#define VMM_ARM_RAM 0x40000000ull
+#define VMM_ARM_RAM_SIZE (8ull << 20)
+#define VMM_ARM_PROPTAB (VMM_ARM_RAM + 0x000000)  /* LPI properties: 64 KiB, INTIDs below 2^16 */
+#define VMM_ARM_COLLTAB (VMM_ARM_RAM + 0x010000)  /* GITS_BASER1: one 64 KiB page */
+#define VMM_ARM_CMDQ (VMM_ARM_RAM + 0x020000)     /* GITS_CBASER: 4 KiB, 128 commands */
+#define VMM_ARM_CMDQ_SLOTS 128u
+#define VMM_ARM_ITT(d) (VMM_ARM_RAM + 0x030000 + (uint64_t)(d) * 0x1000) /* 64 events x 8 bytes */
+#define VMM_ARM_DEVTAB (VMM_ARM_RAM + 0x080000)   /* GITS_BASER0: 8 pages of 64 KiB, DeviceIDs < 2^16 */
+#define VMM_ARM_DEVTAB_PAGES 8u
+#define VMM_ARM_PENDTAB(v) (VMM_ARM_RAM + 0x100000 + (uint64_t)(v) * 0x10000) /* 64 KiB per vCPU */
+#define VMM_ARM_LPI_BASE 8192u
+#define VMM_ARM_SPI_BASE 32u                      /* GSI n = SPI INTID 32 + n */
+#define VMM_ARM_ACTION_INTID 40u                  /* edge SPI to vCPU 0: "run the action in the mailbox" */
+#define VMM_ARM_PRIO 0xa0u
+
 #define VMM_MSIX_ENTRY_SIZE 16
 #define VMM_MSIX_CTRL_MASKBIT 1u
 #define VMM_MSIX_FLAGS_ENABLE 0x8000u
@@ -53,10 +81,12 @@ struct vmm_msix_vector {
 	bool pending;                         /* [L:dev->lock] the virtual PBA bit */
 	bool irqfd_bound;                     /* [L:dev->lock] its trigger is an irqfd (else we watch it) */
 	bool route_valid;                     /* [L:dev->lock] a route was installed for this GSI */
-	uint32_t route_addr_lo, route_data;   /* [L:dev->lock] what the route says */
+	uint32_t route_addr_lo, route_addr_hi, route_data; /* [L:dev->lock] what the route says */
 	int trigger;                          /* [I] VFIO's trigger eventfd for this vector */
 	unsigned gsi;                         /* [I] */
-	uint8_t guest_vector;                 /* [I] the IDT vector the driver programs */
+	uint8_t guest_vector;                 /* [I] x86: the IDT vector the driver programs */
+	uint32_t lpi;                         /* [I] arm64: the LPI the guest's ITS maps EventID k to */
+	_Atomic int its_vcpu;                 /* [A] arm64: the vCPU (collection) the guest's ITS maps it to */
 	_Atomic int target_vcpu;              /* [A] vCPU of the installed route (-1: none) */
 	_Atomic uint64_t route_changed_ns;    /* [A] when the route last moved */
 	_Atomic unsigned route_seq;           /* [A] odd while a route change is being committed */
@@ -83,7 +113,7 @@ struct vmm_device {
 	struct vmm_msix_vector vec[VIRQ_VMM_MAX_VECTORS];
 	/* INTx */
 	unsigned intx_gsi;                     /* [I] */
-	uint8_t intx_vector;                   /* [I] */
+	uint8_t intx_vector;                   /* [I] x86 */
 	int intx_trigger, intx_unmask;         /* [I] eventfds: VFIO trigger = irqfd, resamplefd = VFIO unmask */
 	_Atomic uint64_t intx_waiting_since_ns; /* [A] */
 	_Atomic uint64_t intx_handler_runs;    /* [A] */
@@ -103,7 +133,10 @@ struct vmm_vcpu {
 
 struct virq_vmm {
 	struct virq_vmm_config cfg;     /* [I] */
+	bool arm;                       /* [I] cfg.arch == VIRQ_VMM_ARCH_ARM64 */
 	int sys, vm;                    /* [I] */
+	int gic, its;                   /* [I] arm64: the vGICv3 and ITS device fds (-1: none) */
+	void *ram;                      /* [I] arm64: guest RAM for the GIC's and ITS's tables */
 	struct virq_vm *engine;         /* [I] the VM behind vm, for the native calls (seed 002's bind etc.) */
 	_Atomic uint64_t exits;         /* [A] exits the vCPU threads handled (MMIO, routing updates) */
 	unsigned ndevices;              /* [I] */
@@ -145,8 +178,22 @@ void vmm_fail_run(struct virq_vmm *vmm, const char *fmt, ...) __attribute__((for
 void vmm_emit(struct virq_vmm *vmm, enum virq_vmm_event_kind kind, uint64_t ns, unsigned device, unsigned source,
 	      int vcpu);
 
-/* guest_program.c */
+/* guest_program.c: the generated guest; guest_program_arm.c: its Arm-only parts. */
+struct vmm_program {
+	FILE *out;
+	unsigned cmds;                  /* arm64: ITS commands queued in the current block */
+};
+void vmm_program_emit(struct vmm_program *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 char *vmm_guest_program(const struct virq_vmm *vmm);
+void vmm_arm_emit_boot(struct vmm_program *p, const struct virq_vmm *vmm);
+void vmm_arm_emit_movi(struct vmm_program *p, const struct vmm_device *dev, unsigned k, unsigned vcpu);
+void vmm_arm_emit_queue_flush(struct vmm_program *p);
+
+/* arm.c: the arm64 VM's GIC and ITS, and what differs on arm64 in delivery. */
+int vmm_arm_vm_create(struct virq_vmm *vmm, char *err, size_t err_len);
+void vmm_arm_vm_destroy(struct virq_vmm *vmm);
+int vmm_arm_request_action(struct virq_vmm *vmm);
+void vmm_arm_action_targets(struct virq_vmm *vmm, const struct virq_vmm_action *a, bool done);
 
 /* msix.c: the emulated MSI-X capability, table and PBA, and the routes and irqfds behind them. */
 int vmm_msix_init(struct vmm_device *dev, char *err, size_t err_len);

@@ -216,11 +216,32 @@ static void test_text_length(void **state)
 	virq_scenario_free(NULL);
 }
 
+/* arch: arm64 loads into an arm64 VMM configuration; the default stays x86_64. */
+static void test_arm64(void **state)
+{
+	static const char text[] = "name: a\nvm: { arch: arm64, vcpus: 2 }\n"
+	                           "devices: [ { name: nic0, pci: 00:03.0, msix: { vectors: 8 } } ]\n"
+	                           "guest: [ { device: nic0, retarget: every 10ms } ]\nrun: 1s\nexpect: lost == 0\n";
+	struct virq_scenario *sc = NULL;
+	char err[512] = "";
+	if (virq_scenario_load_text("a.yaml", text, strlen(text), &sc, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_string_equal(sc->arch, "arm64");
+	assert_int_equal(sc->vmm.arch, VIRQ_VMM_ARCH_ARM64);
+	assert_int_equal(sc->vmm.devices[0].requester_id, 0x18); /* its DeviceID on the ITS */
+	assert_int_equal(sc->vmm.devices[0].retarget_ns, 10000000ull);
+	virq_scenario_free(sc);
+	sc = load_ok("steps.yaml"); /* no arch key */
+	assert_int_equal(sc->vmm.arch, VIRQ_VMM_ARCH_X86_64);
+	virq_scenario_free(sc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_default),      cmocka_unit_test(test_example_file), cmocka_unit_test(test_steps_file),
 		cmocka_unit_test(test_missing_file), cmocka_unit_test(test_broken_file),  cmocka_unit_test(test_text_length),
+		cmocka_unit_test(test_arm64),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,6 +2,9 @@
 /*
  * test_vmm.c - the reference VMM end to end: simulated devices, VFIO, the engine and the generated guest
  * drivers, checked through the report a user reads (delivered per vector and vCPU, pending, lost).
+ *
+ * Every behaviour test runs twice: on an x86 VM (LAPIC, IOAPIC) and, through cmocka's prestate, on an arm64
+ * VM (vGICv3 + ITS: each vector an LPI through DeviceID = requester ID, INTx a level SPI, retarget a MOVI).
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -18,13 +21,22 @@
 
 #define SETTLE_NS 2000000000ull
 
+static enum virq_vmm_arch arm64 = VIRQ_VMM_ARCH_ARM64;
+
+/* The architecture a test runs on: its prestate, or x86_64 without one. */
+static enum virq_vmm_arch arch_of(void **state)
+{
+	return state && *state ? *(enum virq_vmm_arch *)*state : VIRQ_VMM_ARCH_X86_64;
+}
+
 /*
  * nic0: 4 MSI-X vectors on vCPUs 0,1,0,1; legacy0: INTx A.
  * Actions: 0 mask v2, 1 unmask v2, 2 v3 -> vCPU 0, 3 v2 -> vCPU 1.
  */
-static void config_default(struct virq_vmm_config *cfg)
+static void config_default(struct virq_vmm_config *cfg, void **state)
 {
 	memset(cfg, 0, sizeof(*cfg));
+	cfg->arch = arch_of(state);
 	cfg->vcpus = 2;
 	cfg->ndevices = 2;
 	struct virq_vmm_device_config *nic = &cfg->devices[0], *legacy = &cfg->devices[1];
@@ -99,7 +111,7 @@ static struct virq_vmm_report *settled_report(struct virq_vmm *vmm)
 static void test_each_source_once_on_its_vcpu(void **state)
 {
 	struct virq_vmm_config cfg;
-	config_default(&cfg);
+	config_default(&cfg, state);
 	struct virq_vmm *vmm = vmm_started(&cfg);
 
 	for (unsigned k = 0; k < 4; k++)
@@ -140,10 +152,10 @@ static void test_each_source_once_on_its_vcpu(void **state)
  * Masked: the raise waits as pending (the PBA bit: the engine's, or the VMM's with the table in the VMM);
  * a second raise merges into it; the unmask delivers it exactly once.
  */
-static void check_masked_vector_pends_then_delivers_once(bool table_in_vmm)
+static void check_masked_vector_pends_then_delivers_once(void **state, bool table_in_vmm)
 {
 	struct virq_vmm_config cfg;
-	config_default(&cfg);
+	config_default(&cfg, state);
 	cfg.msix_table_in_vmm = table_in_vmm;
 	struct virq_vmm *vmm = vmm_started(&cfg);
 
@@ -168,22 +180,29 @@ static void check_masked_vector_pends_then_delivers_once(bool table_in_vmm)
 
 static void test_masked_vector_pends_then_delivers_once(void **state)
 {
-	check_masked_vector_pends_then_delivers_once(false);
+	check_masked_vector_pends_then_delivers_once(state, false);
 }
 
 /* explain reads each hop where it lives: a masked entry (in the engine) has no target until unmasked. */
 static void test_explain_follows_the_entry(void **state)
 {
 	struct virq_vmm_config cfg;
-	config_default(&cfg);
+	config_default(&cfg, state);
 	struct virq_vmm *vmm = vmm_started(&cfg);
 	struct virq_vmm_explanation e;
 
 	assert_int_equal(virq_vmm_explain(vmm, 0, 2, &e), 0);
 	assert_true(e.table_in_engine && e.irqfd && e.route_valid);
 	assert_int_equal(e.target_vcpu, 0);
-	assert_int_equal(e.route_addr_lo, 0xfee00000u);
-	assert_int_equal(e.guest_vector, e.route_data & 0xff);
+	if (arch_of(state) == VIRQ_VMM_ARCH_ARM64) {
+		/* The ITS doorbell with EventID 2; the guest's ITS maps it to the device's third LPI. */
+		assert_int_equal(e.route_addr_lo, 0x08090040u);
+		assert_int_equal(e.route_data, 2);
+		assert_int_equal(e.intid, 8192 + 2);
+	} else {
+		assert_int_equal(e.route_addr_lo, 0xfee00000u);
+		assert_int_equal(e.guest_vector, e.route_data & 0xff);
+	}
 	assert_int_equal(virq_vmm_guest_action(vmm, 0), 0); /* mask v2 */
 	assert_int_equal(virq_vmm_explain(vmm, 0, 2, &e), 0);
 	assert_true(e.entry_masked);
@@ -192,6 +211,7 @@ static void test_explain_follows_the_entry(void **state)
 	assert_int_equal(virq_vmm_explain(vmm, 1, 0, &e), 0);
 	assert_true(e.intx && e.resample);
 	assert_int_equal(e.gsi, 16);
+	assert_int_equal(e.intid, arch_of(state) == VIRQ_VMM_ARCH_ARM64 ? 32 + 16 : 0);
 	assert_int_equal(virq_vmm_explain(vmm, 0, 4, &e), -EINVAL);
 	assert_int_equal(virq_vmm_explain(vmm, 2, 0, &e), -EINVAL);
 	virq_vmm_destroy(vmm);
@@ -199,14 +219,14 @@ static void test_explain_follows_the_entry(void **state)
 
 static void test_masked_vector_with_the_table_in_the_vmm(void **state)
 {
-	check_masked_vector_pends_then_delivers_once(true);
+	check_masked_vector_pends_then_delivers_once(state, true);
 }
 
 /* Exits a mask + unmask costs: two table writes exit with the table in the VMM, none in the engine. */
-static uint64_t exits_for_mask_and_unmask(bool table_in_vmm)
+static uint64_t exits_for_mask_and_unmask(void **state, bool table_in_vmm)
 {
 	struct virq_vmm_config cfg;
-	config_default(&cfg);
+	config_default(&cfg, state);
 	cfg.msix_table_in_vmm = table_in_vmm;
 	struct virq_vmm *vmm = vmm_started(&cfg);
 	struct virq_vmm_report *before = settled_report(vmm);
@@ -223,7 +243,7 @@ static uint64_t exits_for_mask_and_unmask(bool table_in_vmm)
 
 static void test_the_engine_table_saves_the_mask_exits(void **state)
 {
-	uint64_t in_vmm = exits_for_mask_and_unmask(true), in_engine = exits_for_mask_and_unmask(false);
+	uint64_t in_vmm = exits_for_mask_and_unmask(state, true), in_engine = exits_for_mask_and_unmask(state, false);
 
 	/* Both pay the mailbox (action read, done); only the VMM's table pays the two writes. */
 	assert_int_equal(in_vmm - in_engine, 2);
@@ -233,7 +253,7 @@ static void test_the_engine_table_saves_the_mask_exits(void **state)
 static void test_retarget_moves_the_handler(void **state)
 {
 	struct virq_vmm_config cfg;
-	config_default(&cfg);
+	config_default(&cfg, state);
 	struct virq_vmm *vmm = vmm_started(&cfg);
 
 	assert_int_equal(virq_vmm_raise(vmm, 0, 3), 0);
@@ -253,7 +273,7 @@ static void test_retarget_moves_the_handler(void **state)
 static void test_retarget_keeps_a_masked_vector_masked(void **state)
 {
 	struct virq_vmm_config cfg;
-	config_default(&cfg);
+	config_default(&cfg, state);
 	struct virq_vmm *vmm = vmm_started(&cfg);
 
 	assert_int_equal(virq_vmm_guest_action(vmm, 0), 0); /* mask v2 */
@@ -276,7 +296,7 @@ static void test_retarget_keeps_a_masked_vector_masked(void **state)
 static void test_intx_without_ack_refires(void **state)
 {
 	struct virq_vmm_config cfg;
-	config_default(&cfg);
+	config_default(&cfg, state);
 	cfg.devices[1].driver = VIRQ_VMM_DRIVER_INTX_NO_ACK;
 	struct virq_vmm *vmm = vmm_started(&cfg);
 
@@ -298,7 +318,7 @@ static void test_intx_without_ack_refires(void **state)
 static void test_userspace_delivery(void **state)
 {
 	struct virq_vmm_config cfg;
-	config_default(&cfg);
+	config_default(&cfg, state);
 	cfg.devices[0].delivery = VIRQ_VMM_DELIVERY_USERSPACE;
 	struct virq_vmm *vmm = vmm_started(&cfg);
 
@@ -313,6 +333,44 @@ static void test_userspace_delivery(void **state)
 		assert_true(s->delivered >= 1);
 	}
 	free(r);
+	virq_vmm_destroy(vmm);
+}
+
+/*
+ * A 64-vector device rotated across 3 vCPUs by the guest; after every rotation each vector lands on its
+ * new vCPU, exactly once, and nothing is stale or lost. On arm64 the rotations are MOVIs: boot maps 3
+ * collections, the device and 64 events (more than half the 128-slot command queue) and each rotation is
+ * 64 commands, so the queue's wrap and its return to slot 0 between blocks are exercised.
+ */
+static void test_rotations_move_every_vector(void **state)
+{
+	struct virq_vmm_config cfg;
+	config_default(&cfg, state);
+	cfg.vcpus = 3;
+	cfg.ndevices = 1;
+	cfg.nactions = 0;
+	cfg.devices[0].msix_vectors = 64;
+	cfg.devices[0].msix_pba_offset = 0x400;
+	cfg.devices[0].retarget_ns = 3600ull * 1000000000ull; /* rotations are generated; we run them by hand */
+	for (unsigned k = 0; k < 64; k++)
+		cfg.devices[0].affinity[k] = k % 3;
+	struct virq_vmm *vmm = vmm_started(&cfg);
+
+	for (unsigned r = 0; r < 4; r++) {
+		if (r)
+			assert_int_equal(virq_vmm_guest_action(vmm, r % 3), 0); /* rotation r: vector k -> k + r */
+		for (unsigned k = 0; k < 64; k++)
+			assert_int_equal(virq_vmm_raise(vmm, 0, k), 0);
+		struct virq_vmm_report *rep = settled_report(vmm);
+		for (unsigned k = 0; k < 64; k++) {
+			const struct virq_vmm_source_report *s = row(rep, 0, k);
+			assert_int_equal(s->delivered, r + 1);
+			assert_int_equal(s->per_vcpu[(k + r) % 3], r < 3 ? 1 : 2);
+			assert_int_equal(s->stale, 0);
+			assert_int_equal(s->lost, 0);
+		}
+		free(rep);
+	}
 	virq_vmm_destroy(vmm);
 }
 
@@ -331,7 +389,7 @@ static void test_impossible_wiring(void **state)
 		struct virq_vmm_config cfg;
 		struct virq_vmm *vmm = (void *)1;
 		char err[256] = "";
-		config_default(&cfg);
+		config_default(&cfg, state);
 		switch (i) {
 		case 0:
 			cfg.devices[1].delivery = VIRQ_VMM_DELIVERY_IRQFD;
@@ -354,6 +412,9 @@ static void test_impossible_wiring(void **state)
 	}
 }
 
+/* The same test on an arm64 VM, named so that the two runs can be told apart. */
+#define ARM64_TEST(f) { .name = "arm64_" #f, .test_func = f, .initial_state = &arm64 }
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -366,7 +427,18 @@ int main(void)
 		cmocka_unit_test(test_retarget_keeps_a_masked_vector_masked),
 		cmocka_unit_test(test_intx_without_ack_refires),
 		cmocka_unit_test(test_userspace_delivery),
+		cmocka_unit_test(test_rotations_move_every_vector),
 		cmocka_unit_test(test_impossible_wiring),
+		ARM64_TEST(test_each_source_once_on_its_vcpu),
+		ARM64_TEST(test_masked_vector_pends_then_delivers_once),
+		ARM64_TEST(test_masked_vector_with_the_table_in_the_vmm),
+		ARM64_TEST(test_explain_follows_the_entry),
+		ARM64_TEST(test_the_engine_table_saves_the_mask_exits),
+		ARM64_TEST(test_retarget_moves_the_handler),
+		ARM64_TEST(test_retarget_keeps_a_masked_vector_masked),
+		ARM64_TEST(test_intx_without_ack_refires),
+		ARM64_TEST(test_userspace_delivery),
+		ARM64_TEST(test_rotations_move_every_vector),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

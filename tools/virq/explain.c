@@ -43,9 +43,15 @@ static void explain_print(const struct virq_scenario *sc, const struct virq_vmm_
 	else
 		printf("%s  (PCI %02x:%02x.%u, MSI-X entry %u)\n", name, rid >> 8, (rid >> 3) & 0x1f, rid & 7,
 		       e->source);
-	if (e->intx) {
+	bool arm = e->intid != 0; /* arm64 sources name a GIC INTID */
+	if (e->intx && arm) {
+		printf("  pin          INTx %c -> SPI %u (level)\n", 'A' + e->intx_pin - 1, e->intid);
+		printf("  GSI          %u (vGIC route: irqchip 0 pin %u)\n", e->gsi, e->gsi);
+	} else if (e->intx) {
 		printf("  pin          INTx %c -> IOAPIC pin %u (level)\n", 'A' + e->intx_pin - 1, e->gsi);
 		printf("  GSI          %u (IOAPIC route)\n", e->gsi);
+	}
+	if (e->intx) {
 		printf("  irqfd        %s\n", e->resample ? "the VFIO INTx trigger is a resampling irqfd; its resamplefd "
 						      "is VFIO's INTx unmask eventfd"
 						    : "none");
@@ -56,6 +62,9 @@ static void explain_print(const struct virq_scenario *sc, const struct virq_vmm_
 		       e->table_in_engine ? "the engine" : "the VMM");
 		if (d->delivery == VIRQ_VMM_DELIVERY_USERSPACE)
 			printf("  GSI, route   none: KVM_SIGNAL_MSI carries the entry's address and data\n");
+		else if (e->route_valid && arm)
+			printf("  GSI, route   %u: MSI 0x%08x/0x%x with DeviceID 0x%x -> the ITS, EventID %u\n", e->gsi,
+			       e->route_addr_lo, e->route_data, rid, e->route_data);
 		else if (e->route_valid)
 			printf("  GSI, route   %u: MSI 0x%08x/0x%x -> APIC %u, vector 0x%x\n", e->gsi, e->route_addr_lo,
 			       e->route_data, (e->route_addr_lo >> 12) & 0xff, e->route_data & 0xff);
@@ -65,10 +74,16 @@ static void explain_print(const struct virq_scenario *sc, const struct virq_vmm_
 					       : "none: the VMM reads the VFIO trigger");
 	}
 	printf("  mode         %s: %s\n", e->mode, e->why);
-	if (e->target_vcpu >= 0)
-		printf("  target       vCPU %d, vector 0x%x\n", e->target_vcpu, e->guest_vector);
+	/* arm64 names the GIC INTID (an LPI through the ITS, or an SPI) where x86 names the IDT vector. */
+	char where[32];
+	if (e->intid)
+		snprintf(where, sizeof(where), "INTID %u", e->intid);
 	else
-		printf("  target       none while held (vector 0x%x when released)\n", e->guest_vector);
+		snprintf(where, sizeof(where), "vector 0x%x", e->guest_vector);
+	if (e->target_vcpu >= 0)
+		printf("  target       vCPU %d, %s\n", e->target_vcpu, where);
+	else
+		printf("  target       none while held (%s when released)\n", where);
 }
 
 /* Parse DEVICE, DEVICE.vector[K] or DEVICE.intx into a device and a source range. */
