@@ -209,6 +209,54 @@ struct kvm_run *virq_vcpu_run_struct(int vcpu_fd);
  */
 int virq_guest_load(int vcpu_fd, const char *text);
 
+/*
+ * The kvm-vfio device (KVM_CREATE_DEVICE with KVM_DEV_TYPE_VFIO; docs/posted.md): names newer than
+ * Linux 6.1's <linux/kvm.h> (FILE), and the seeds' never-merged KVM_DEV_VFIO_DEVICE group (001:
+ * FORWARD/UNFORWARD_IRQ, 000: POST/UNPOST_IRQ) with virq's numbers. Guarded, so a newer <linux/kvm.h>
+ * defining the FILE names wins; the structs are guarded by KVM_DEV_VFIO_DEVICE, which Linux never had.
+ */
+#ifndef KVM_DEV_VFIO_FILE
+#define KVM_DEV_VFIO_FILE         1 /* Linux 6.6; alias of KVM_DEV_VFIO_GROUP */
+#define KVM_DEV_VFIO_FILE_ADD     1
+#define KVM_DEV_VFIO_FILE_DEL     2
+#endif
+
+#ifndef KVM_DEV_VFIO_DEVICE
+/* The seeds' group (never merged): 001 (Auger, IRQ forwarding) and 000 (Wu, VT-d posting). */
+#define KVM_DEV_VFIO_DEVICE                2
+#define KVM_DEV_VFIO_DEVICE_FORWARD_IRQ    1
+#define KVM_DEV_VFIO_DEVICE_UNFORWARD_IRQ  2
+#define KVM_DEV_VFIO_DEVICE_POST_IRQ       3
+#define KVM_DEV_VFIO_DEVICE_UNPOST_IRQ     4
+
+/* FORWARD_IRQ / UNFORWARD_IRQ argument (seed 001, 16 bytes). */
+struct kvm_arch_forwarded_irq {
+	__u32 fd;       /* file descriptor of the VFIO device */
+	__u32 index;    /* VFIO device IRQ index */
+	__u32 subindex; /* VFIO device IRQ subindex */
+	__u32 gsi;      /* gsi, ie. virtual IRQ number */
+};
+
+/*
+ * POST_IRQ / UNPOST_IRQ argument (seed 000 names it; its companion series' layout): vectors
+ * start .. start + count - 1 of VFIO IRQ index @index of device @fd, vector start + i routed to gsi[i].
+ * @argsz is the whole size, header plus count * 4 bytes.
+ */
+struct kvm_vfio_dev_irq {
+	__u32 argsz;
+	__u32 fd;
+	__u32 index;
+	__u32 start;
+	__u32 count;
+	__u32 gsi[];
+};
+#endif
+
+#ifndef __cplusplus
+_Static_assert(sizeof(struct kvm_arch_forwarded_irq) == 16, "seed 001 layout");
+_Static_assert(sizeof(struct kvm_vfio_dev_irq) == 20, "seed 000 companion layout");
+#endif
+
 #ifdef __cplusplus
 }
 #endif

@@ -5,8 +5,9 @@
  * table (src/handle/), which the host simulation's VFIO devices share.
  *
  * Unknown requests fail as KVM's do on x86: EINVAL on the system and vCPU handles, ENOTTY on a VM.
- * An arm64 VM also makes device handles (KVM_CREATE_DEVICE: the vGICv3 and its ITSes, engine/arm_vm.h),
- * which take the KVM_{SET,GET,HAS}_DEVICE_ATTR ioctls and ENOTTY for anything else.
+ * VMs also make device handles (KVM_CREATE_DEVICE): an arm64 VM the vGICv3 and its ITSes (engine/arm_vm.h),
+ * an x86 VM the kvm-vfio device (engine/vm_kvm_vfio.h); they take the KVM_{SET,GET,HAS}_DEVICE_ATTR ioctls
+ * and ENOTTY for anything else.
  */
 #define _GNU_SOURCE
 #include "virq/kvm.h"
@@ -17,6 +18,7 @@
 #include "engine/arm_vm.h"
 #include "engine/vcpu.h"
 #include "engine/vm.h"
+#include "engine/vm_kvm_vfio.h"
 #include "handle/handle.h"
 #include "virq/vcpu.h"
 #include "virq/vm.h"
@@ -69,6 +71,16 @@ static long virq_device_ioctl(void *object, unsigned long request, unsigned long
 	return virq_arm_device_ioctl(object, request, arg);
 }
 
+static void virq_kvm_vfio_handle_release(void *object)
+{
+	virq_vm_kvm_vfio_release(object);
+}
+
+static long virq_kvm_vfio_ioctl(void *object, unsigned long request, unsigned long arg)
+{
+	return virq_vm_kvm_vfio_ioctl(object, request, arg);
+}
+
 static const struct virq_handle_ops virq_system_handle = {
 	.name = "virq-system", .ioctl = virq_system_ioctl, .release = virq_system_release,
 };
@@ -81,6 +93,9 @@ static const struct virq_handle_ops virq_vcpu_handle = {
 };
 static const struct virq_handle_ops virq_device_handle = {
 	.name = "virq-device", .ioctl = virq_device_ioctl, .release = virq_device_handle_release,
+};
+static const struct virq_handle_ops virq_kvm_vfio_handle = {
+	.name = "virq-device", .ioctl = virq_kvm_vfio_ioctl, .release = virq_kvm_vfio_handle_release,
 };
 
 int virq_open(void)
@@ -148,22 +163,32 @@ static long virq_vm_irq_line_ioctl(struct virq_vm *vm, unsigned long request, st
 	return ret;
 }
 
-/* KVM_CREATE_DEVICE: the new descriptor goes back in cd->fd, as KVM writes it (0 is returned). */
+/*
+ * KVM_CREATE_DEVICE: the new descriptor goes back in cd->fd, as KVM writes it (0 is returned). arm64:
+ * the vGICv3 and its ITSes; x86: the kvm-vfio device. KVM_CREATE_DEVICE_TEST creates nothing.
+ */
 static long virq_vm_create_device_ioctl(struct virq_vm *vm, struct kvm_create_device *cd)
 {
-	struct virq_arm_device *dev;
+	const struct virq_handle_ops *kind = vm->arm ? &virq_device_handle : &virq_kvm_vfio_handle;
+	void *dev;
 	int ret;
 
-	if (!vm->arm)
-		return -ENOTTY; /* no device types on virq's x86 VMs yet */
 	if (!cd)
 		return -EFAULT;
-	ret = virq_arm_create_device(vm, cd, &dev);
+	if (vm->arm) {
+		struct virq_arm_device *arm_dev;
+		ret = virq_arm_create_device(vm, cd, &arm_dev);
+		dev = arm_dev;
+	} else {
+		struct virq_vm_kvm_vfio *vfio_dev;
+		ret = virq_vm_kvm_vfio_create(vm, cd, &vfio_dev);
+		dev = vfio_dev;
+	}
 	if (ret < 0 || !dev)
 		return ret;
-	ret = virq_handle_create(&virq_device_handle, dev);
+	ret = virq_handle_create(kind, dev);
 	if (ret < 0) {
-		virq_arm_device_release(dev);
+		kind->release(dev);
 		return ret;
 	}
 	cd->fd = (uint32_t)ret;

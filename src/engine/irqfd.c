@@ -26,7 +26,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "bypass/notify.h"
+#include "engine/kvm_vfio.h"
 #include "engine/rcu.h"
+#include "engine/vcpu.h"
 #include "engine/vm.h"
 
 static pthread_mutex_t virq_bound_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -87,6 +90,141 @@ static void virq_bound_remove(struct virq_irqfd *irqfd)
 	pthread_mutex_unlock(&virq_bound_lock);
 }
 
+/* ---- the irqfd as a bypass consumer (x86) ---- */
+
+/* The policy's view of the VM's LAPICs: the APIC map (indexed by APIC ID = vCPU id), read under RCU
+ * until apics_done, so a map replaced meanwhile is not freed under the decision. */
+static struct virq_lapic *const *virq_vm_bypass_apics(void *ctx, unsigned *nr)
+{
+	struct virq_vm *vm = ctx;
+
+	virq_rcu_read_lock();
+	struct virq_apic_map *map = virq_rcu_deref(vm->apic_map);
+	*nr = map->nr;
+	return map->apics;
+}
+
+static void virq_vm_bypass_apics_done(void *ctx)
+{
+	virq_rcu_read_unlock();
+}
+
+/* vCPUs live as long as their VM (an abandoned one is re-decided away first: vcpu.c). */
+static uint64_t virq_vm_bypass_desc_addr(void *ctx, unsigned id)
+{
+	struct virq_vcpu *vcpu = virq_vm_vcpu(ctx, id);
+
+	return vcpu && vcpu->has_lapic ? virq_posted_vcpu_desc_addr(&vcpu->posted) : 0;
+}
+
+/*
+ * The IRTE now posts to @to: move a request for @from's vector still waiting in @from's PIR (posted
+ * before the IRTE write, not yet folded by the old vCPU) into @to, notifying as a post would. The IRTE
+ * write has waited out posts in flight, so none lands in @from after this. (A request of another source
+ * for the same vector on the old vCPU moves too: the price of PIR bits carrying no source.)
+ */
+static void virq_vm_bypass_retargeted(void *ctx, const struct virq_bypass_vcpu_info *from,
+				      const struct virq_bypass_vcpu_info *to)
+{
+	struct virq_posted_desc *old = (struct virq_posted_desc *)(uintptr_t)from->pi_desc_addr;
+	struct virq_posted_desc *new = (struct virq_posted_desc *)(uintptr_t)to->pi_desc_addr;
+	uint64_t bit = 1ull << (from->vector & 63);
+
+	if (!(atomic_fetch_and(&old->pir[from->vector >> 6], ~bit) & bit))
+		return;
+	struct virq_posted_result r = virq_posted_desc_post(new, to->vector, false);
+	if (r.notify)
+		virq_bypass_notify(r.ndst, r.nv);
+}
+
+/* POST_IRQ / UNPOST_IRQ of the VM's kvm-vfio device, if it has one. Called under the irqfd's bypass
+ * lock, which the device's release waits for after clearing the pointer (vm_kvm_vfio.c). */
+static enum virq_bypass_override virq_vm_bypass_override(void *ctx, uint32_t gsi)
+{
+	struct virq_vm *vm = ctx;
+	struct virq_kvm_vfio *dev = atomic_load_explicit(&vm->kvm_vfio, memory_order_acquire);
+
+	return dev ? virq_kvm_vfio_override(dev, gsi) : VIRQ_BYPASS_AUTO;
+}
+
+static const struct virq_irqfd_bypass_ops virq_vm_bypass_ops = {
+	.apics = virq_vm_bypass_apics,
+	.apics_done = virq_vm_bypass_apics_done,
+	.desc_addr = virq_vm_bypass_desc_addr,
+	.retargeted = virq_vm_bypass_retargeted,
+	.override = virq_vm_bypass_override,
+};
+
+/* @irqfd's GSI in the routing table current now. Caller holds vm->irqfd_lock or vm->lock. */
+static void virq_irqfd_bypass_route(struct virq_vm *vm, const struct virq_irqfd *irqfd, struct virq_bypass_route *out)
+{
+	virq_rcu_read_lock();
+	virq_routing_bypass_route(virq_rcu_deref(vm->routing), irqfd->gsi, out);
+	virq_rcu_read_unlock();
+}
+
+/*
+ * Register a published irqfd of an x86 VM as a bypass consumer (kvm_irqfd_assign's
+ * irq_bypass_register_consumer). Caller holds vm->irqfd_lock, so a routing change that published a new
+ * table meanwhile either was read here or re-decides this irqfd after us. A failure (another consumer
+ * on the same eventfd) only means no bypass: the irqfd works as before, as KVM only logs it.
+ */
+static void virq_irqfd_bypass_start_locked(struct virq_vm *vm, struct virq_irqfd *irqfd)
+{
+	struct virq_bypass_route route;
+
+	if (vm->arm)
+		return; /* posting is x86's; Arm forwarding is not a consumer of this kind */
+	virq_irqfd_bypass_route(vm, irqfd, &route);
+	if (virq_irqfd_bypass_init(&irqfd->bypass, &virq_vm_bypass_ops, vm, irqfd->gsi, false, &route) < 0)
+		return;
+	/* The wakeup handler must be in place before anything can post to a blocked vCPU of ours. */
+	virq_posted_engine_install();
+	if (virq_irqfd_bypass_register(&irqfd->bypass, irqfd->efd) < 0) {
+		virq_irqfd_bypass_destroy(&irqfd->bypass);
+		return;
+	}
+	irqfd->bypass_on = true;
+}
+
+/* Before the grace period of shutdown: the producer goes back to remapped (its IRTE write waits out
+ * posts in flight), so from here every message reaches the eventfd, and no IRTE names our vCPUs. */
+static void virq_irqfd_bypass_stop_locked(struct virq_irqfd *irqfd)
+{
+	if (!irqfd->bypass_on)
+		return;
+	virq_irqfd_bypass_unregister(&irqfd->bypass);
+	virq_irqfd_bypass_destroy(&irqfd->bypass);
+	irqfd->bypass_on = false;
+}
+
+/* Re-decide the bypassed irqfds on @gsi (UINT32_MAX: all), with a fresh route when @reroute. */
+static void virq_irqfd_bypass_update_gsi(struct virq_vm *vm, bool reroute, uint32_t gsi)
+{
+	struct virq_bypass_route route;
+
+	pthread_mutex_lock(&vm->irqfd_lock);
+	for (struct virq_irqfd *irqfd = vm->irqfds; irqfd; irqfd = irqfd->next) {
+		if (!irqfd->bypass_on || (gsi != UINT32_MAX && irqfd->gsi != gsi))
+			continue;
+		if (reroute)
+			virq_irqfd_bypass_route(vm, irqfd, &route);
+		/* An error leaves the pair remapped, with the reason recorded: nothing to undo here. */
+		virq_irqfd_bypass_update(&irqfd->bypass, reroute ? &route : NULL);
+	}
+	pthread_mutex_unlock(&vm->irqfd_lock);
+}
+
+void virq_irqfd_bypass_update_all(struct virq_vm *vm, bool reroute)
+{
+	virq_irqfd_bypass_update_gsi(vm, reroute, UINT32_MAX);
+}
+
+void virq_irqfd_bypass_gsi_changed(struct virq_vm *vm, uint32_t gsi)
+{
+	virq_irqfd_bypass_update_gsi(vm, false, gsi);
+}
+
 static void virq_irqfd_free(struct virq_irqfd *irqfd)
 {
 	if (irqfd->efd >= 0)
@@ -112,6 +250,7 @@ static bool virq_irqfd_has_resampler(const struct virq_irqfd *irqfd)
  */
 static void virq_irqfd_shutdown_locked(struct virq_vm *vm, struct virq_irqfd *irqfd)
 {
+	virq_irqfd_bypass_stop_locked(irqfd);
 	virq_irqfd_table_remove_locked(vm, irqfd);
 	virq_irqfd_unwatch_locked(vm, irqfd);
 	virq_rcu_synchronize();
@@ -270,6 +409,9 @@ static int virq_irqfd_assign(struct virq_vm *vm, const struct kvm_irqfd *args)
 	virq_irqfd_table_publish_locked(vm, irqfd);
 	irqfd->next = vm->irqfds;
 	vm->irqfds = irqfd;
+	/* Only now: a paired producer may stop signalling the eventfd, which must by then be injected
+	 * from (remapped) or be unneeded (posted). */
+	virq_irqfd_bypass_start_locked(vm, irqfd);
 	pthread_mutex_unlock(&vm->irqfd_lock);
 	return 0;
 

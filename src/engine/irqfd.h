@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "engine/irqfd_bypass.h"
+
 struct virq_vm;
 
 struct virq_irqfd {
@@ -25,6 +27,10 @@ struct virq_irqfd {
 	uint32_t slot, gen;                 /* [I] place in vm->irqfd_table; the epoll cookie (irqfd_watch.c) */
 	struct virq_irqfd *next;            /* [L:vm->irqfd_lock] */
 	struct virq_irqfd *bound_next;      /* [L:virq_bound_lock] process-wide set of bound eventfds */
+	/* x86: the irqfd as an irq bypass consumer (its eventfd pairs it with a VFIO vector's producer),
+	 * posting or remapping that vector as the policy decides (engine/irqfd_bypass.h). */
+	bool bypass_on;                     /* [I] once published: registered with the bypass manager */
+	struct virq_irqfd_bypass bypass;
 };
 
 /* The resamplefds of one GSI, immutable once published (replaced whole on join and leave). */

@@ -28,6 +28,8 @@ static void virq_irqfd_bypass_decide_locked(struct virq_irqfd_bypass *b, bool no
 
 	in.apics = b->ops->apics(b->ctx, &in.nr_apics);
 	virq_bypass_decide(&in, &b->decision);
+	if (b->ops->apics_done)
+		b->ops->apics_done(b->ctx);
 }
 
 static int virq_irqfd_bypass_affinity(struct virq_irqfd_bypass *b, const struct virq_bypass_vcpu_info *info)
@@ -57,6 +59,8 @@ static int virq_irqfd_bypass_apply_locked(struct virq_irqfd_bypass *b)
 		if (info.pi_desc_addr == 0)
 			ret = -ENODEV;
 		else if ((ret = virq_irqfd_bypass_affinity(b, &info)) == 0) {
+			if (b->posted && b->ops->retargeted)
+				b->ops->retargeted(b->ctx, &b->info, &info);
 			b->posted = true;
 			b->info = info;
 			return 0;

@@ -13,7 +13,9 @@
  * What a producer is told: set_vcpu_affinity({descriptor address, guest vector}) when the decision is
  * posted, set_vcpu_affinity(NULL) when it is remapped and the producer was posted, nothing when nothing
  * changed (Linux skips unchanged MSI payloads; here the comparison is on the programmed result, which
- * also covers a changed override or LAPIC). If posting fails the decision falls back to remapped with
+ * also covers a changed override or LAPIC). A re-target from one descriptor (or vector) to another
+ * carries the old descriptor's pending bit for the old vector into the new one after the IRTE write
+ * (seed 000: pending bits move with the vector; nothing is left for the old vCPU to take). If posting fails the decision falls back to remapped with
  * the failure as its reason (KVM clears the cached target); -EOPNOTSUPP reads "no IOMMU".
  *
  * Locks: `lock` serialises decisions of one irqfd (route updates, overrides, add/del_producer).
@@ -38,8 +40,14 @@ struct virq_irqfd_bypass_ops {
 	/* The VM's LAPICs indexed by vCPU id (NULL slots allowed) and their count, for the policy. Valid
 	 * while the VM lives (vCPUs live as long as their VM). */
 	struct virq_lapic *const *(*apics)(void *ctx, unsigned *nr);
+	/* Optional: the array apics() returned is no longer used (the VM's ends an RCU read section). */
+	void (*apics_done)(void *ctx);
 	/* The posted-descriptor address of vCPU @vcpu (virq_posted_vcpu_desc_addr), 0 if it has none. */
 	uint64_t (*desc_addr)(void *ctx, unsigned vcpu);
+	/* Optional: the producer was re-programmed from one posted target to another (the IRTE write has
+	 * returned); the VM carries a request still pending in @from over to @to. */
+	void (*retargeted)(void *ctx, const struct virq_bypass_vcpu_info *from,
+			   const struct virq_bypass_vcpu_info *to);
 	/* Optional: the kvm-vfio override for @gsi (virq_kvm_vfio_override); NULL = always AUTO. */
 	enum virq_bypass_override (*override)(void *ctx, uint32_t gsi);
 };

@@ -3,12 +3,13 @@
  * kvm_vfio.h - the kvm-vfio device's logic (KVM_CREATE_DEVICE with KVM_DEV_TYPE_VFIO; Linux's
  * virt/kvm/vfio.c, kvm-x86.md 1.9) and the seeds' KVM_DEV_VFIO_DEVICE group (000 POST/UNPOST, 001
  * FORWARD/UNFORWARD). Only the attribute semantics live here; the device fd (KVM_SET/GET/HAS_DEVICE_ATTR
- * dispatch, one device per VM -> EBUSY, release on close) is front.c's, which calls the functions below.
+ * dispatch, one device per VM -> EBUSY, release on close) is front.c's and vm_kvm_vfio.c's.
  *
  * Why callbacks (struct virq_kvm_vfio_ops): "is this fd a VFIO device?" and "is this VFIO IRQ active?"
  * are questions about the host simulation, whose headers the engine must not include (ARCHITECTURE.md
- * section 1). Whoever wires the VM to the host (the library's glue beside src/bypass, which may include
- * both host and engine headers; see docs/posted.md) answers them. The split: this module owns the rules
+ * section 1). Whoever wires the VM to the host answers them: on x86 VMs vm_kvm_vfio.c, which asks the
+ * handle table (VFIO descriptors are virq handles) and offers no forwarding; an Arm forwarding glue
+ * would need the host's IRQ state (docs/posted.md). The split: this module owns the rules
  * and the errno (what Linux and the seeds specify) and the device's state (tracked files, forwarded
  * IRQs, overrides); the callbacks only report host facts and apply host changes.
  *
@@ -38,50 +39,10 @@
 #include <stdint.h>
 
 #include "engine/bypass_policy.h"
+#include "virq/kvm.h"
 
-/*
- * uAPI names not in Linux 6.1's <linux/kvm.h>. These blocks move verbatim into include/virq/kvm.h
- * (ARCHITECTURE.md 5.1) once that header is free to edit; the guards make both definitions coexist.
- */
-#ifndef KVM_DEV_VFIO_FILE
-#define KVM_DEV_VFIO_FILE         1 /* Linux 6.6; alias of KVM_DEV_VFIO_GROUP */
-#define KVM_DEV_VFIO_FILE_ADD     1
-#define KVM_DEV_VFIO_FILE_DEL     2
-#endif
-
-#ifndef KVM_DEV_VFIO_DEVICE
-/* The seeds' group (never merged): 001 (Auger, IRQ forwarding) and 000 (Wu, VT-d posting). */
-#define KVM_DEV_VFIO_DEVICE                2
-#define KVM_DEV_VFIO_DEVICE_FORWARD_IRQ    1
-#define KVM_DEV_VFIO_DEVICE_UNFORWARD_IRQ  2
-#define KVM_DEV_VFIO_DEVICE_POST_IRQ       3
-#define KVM_DEV_VFIO_DEVICE_UNPOST_IRQ     4
-
-/* FORWARD_IRQ / UNFORWARD_IRQ argument (seed 001, 16 bytes). */
-struct kvm_arch_forwarded_irq {
-	__u32 fd;       /* file descriptor of the VFIO device */
-	__u32 index;    /* VFIO device IRQ index */
-	__u32 subindex; /* VFIO device IRQ subindex */
-	__u32 gsi;      /* gsi, ie. virtual IRQ number */
-};
-
-/*
- * POST_IRQ / UNPOST_IRQ argument (seed 000 names it; its companion series' layout): vectors
- * start .. start + count - 1 of VFIO IRQ index @index of device @fd, vector start + i routed to gsi[i].
- * @argsz is the whole size, header plus count * 4 bytes.
- */
-struct kvm_vfio_dev_irq {
-	__u32 argsz;
-	__u32 fd;
-	__u32 index;
-	__u32 start;
-	__u32 count;
-	__u32 gsi[];
-};
-#endif
-
-_Static_assert(sizeof(struct kvm_arch_forwarded_irq) == 16, "seed 001 layout");
-_Static_assert(sizeof(struct kvm_vfio_dev_irq) == 20, "seed 000 companion layout");
+/* The uAPI names (KVM_DEV_VFIO_FILE*, KVM_DEV_VFIO_DEVICE*, struct kvm_arch_forwarded_irq, struct
+ * kvm_vfio_dev_irq) are in <virq/kvm.h>. */
 
 #define VIRQ_KVM_VFIO_MAX_IRQS 2048 /* vectors per POST_IRQ call: PCI's MSI-X maximum */
 

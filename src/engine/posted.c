@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <time.h>
 
 #include "bypass/notify.h"
 
@@ -197,6 +198,26 @@ void virq_posted_vcpu_unblock(struct virq_posted_vcpu *pv)
 
 unsigned virq_posted_vcpu_fold(struct virq_posted_vcpu *pv, _Atomic uint64_t irr[4])
 {
+	return virq_posted_vcpu_fold_stamp(pv, irr, NULL);
+}
+
+/* Stamp the raise time of every vector in @pir with the fold time: a post carries no time of its own
+ * (neither does the hardware's), and the LAPIC's ack reports raise_ns[v] as the request's raise time. */
+static void virq_posted_stamp(const uint64_t pir[4], _Atomic uint64_t raise_ns[256])
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts); /* vDSO: no syscall */
+	uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	for (unsigned i = 0; i < 4; i++)
+		for (uint64_t w = pir[i]; w; w &= w - 1)
+			atomic_store_explicit(&raise_ns[i * 64 + (unsigned)__builtin_ctzll(w)], now,
+					      memory_order_relaxed);
+}
+
+unsigned virq_posted_vcpu_fold_stamp(struct virq_posted_vcpu *pv, _Atomic uint64_t irr[4],
+				     _Atomic uint64_t raise_ns[256])
+{
 	uint64_t pir[4];
 	unsigned n = 0;
 
@@ -206,6 +227,8 @@ unsigned virq_posted_vcpu_fold(struct virq_posted_vcpu *pv, _Atomic uint64_t irr
 		return 0;
 	if (!virq_posted_desc_take(&pv->desc, pir))
 		return 0;
+	if (raise_ns)
+		virq_posted_stamp(pir, raise_ns); /* before IRR: the IRR's release publishes the stamps */
 	for (unsigned i = 0; i < 4; i++) {
 		if (pir[i]) {
 			/* Release, as the LAPIC's own accept sets IRR: the IRR reader acquires. */

@@ -137,6 +137,10 @@ void virq_posted_vcpu_unblock(struct virq_posted_vcpu *pv);
  * taken. With ON clear it is one relaxed load: no syscall, no lock, no store.
  */
 unsigned virq_posted_vcpu_fold(struct virq_posted_vcpu *pv, _Atomic uint64_t irr[4]);
+/* The same, stamping raise_ns[v] (the LAPIC's raise times, may be NULL) with the fold time for every
+ * vector taken, before it appears in @irr. */
+unsigned virq_posted_vcpu_fold_stamp(struct virq_posted_vcpu *pv, _Atomic uint64_t irr[4],
+				     _Atomic uint64_t raise_ns[256]);
 /* Whether a fold would take something now (ON set): for spin loops and halt's "ready" check. */
 static inline bool virq_posted_vcpu_pending(struct virq_posted_vcpu *pv)
 {

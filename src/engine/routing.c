@@ -7,7 +7,8 @@
  * force. Publication swaps the pointer under vm->lock, then waits for a grace period, so that when
  * KVM_SET_GSI_ROUTING returns no delivery can still be using the old table. irqfds do not cache routes:
  * each injection resolves its GSI in the table current at that moment, so a routing change retargets
- * live irqfds with nothing else to update.
+ * live irqfds with nothing else to update, except on x86 the bypass decision of irqfds paired with a
+ * VFIO vector (posted or remapped, and to which descriptor), re-made under vm->lock before returning.
  *
  * x86 has no 8259 PIC in virq: PIC entries are validated exactly as KVM does and deliver nothing.
  * arm64 (arch/arm64/kvm/vgic/vgic-irqfd.c, kvm_set_routing_entry) takes IRQCHIP entries (irqchip 0, pin =
@@ -20,6 +21,7 @@
 #include <string.h>
 
 #include "engine/arm_vm.h"
+#include "engine/bypass_policy.h"
 #include "engine/msix_mmio.h"
 #include "engine/rcu.h"
 #include "engine/vm.h"
@@ -234,6 +236,24 @@ int virq_routing_pin_to_gsi(const struct virq_routing *rt, unsigned irqchip, uns
 	return rt->pin_gsi[irqchip][pin];
 }
 
+void virq_routing_bypass_route(const struct virq_routing *rt, uint32_t gsi, struct virq_bypass_route *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!rt || gsi >= rt->nr_gsi)
+		return;
+	for (uint32_t i = rt->first[gsi]; i != VIRQ_ROUTE_NONE; i = rt->routes[i].next) {
+		const struct virq_route *route = &rt->routes[i];
+		if (out->nr_entries++ == 0) {
+			out->type = route->type;
+			if (route->type == KVM_IRQ_ROUTING_MSI) {
+				out->address_lo = route->msi.address_lo;
+				out->address_hi = route->msi.address_hi;
+				out->data = route->msi.data;
+			}
+		}
+	}
+}
+
 /* Swap in @rt, wait until no reader can see the old table, free it. Caller holds vm->lock. */
 static void virq_routing_publish_locked(struct virq_vm *vm, struct virq_routing *rt)
 {
@@ -258,6 +278,11 @@ int virq_vm_routing_replace(struct virq_vm *vm, const struct kvm_irq_routing_ent
 {
 	pthread_mutex_lock(&vm->lock);
 	int ret = virq_routing_replace_locked(vm, entries, nr);
+	/* Still under vm->lock, so bypass decisions follow routing changes in order (KVM updates IRTEs in
+	 * kvm_irq_routing_update, inside its irq_lock). Once this returns, a re-targeted posted vector
+	 * posts only to its new vCPU, with its pending bit carried over (irqfd_bypass.c). */
+	if (ret == 0 && !vm->arm)
+		virq_irqfd_bypass_update_all(vm, true);
 	pthread_mutex_unlock(&vm->lock);
 	if (ret < 0)
 		return ret;

@@ -31,6 +31,60 @@ uint64_t virq_now_ns(void)
 
 _Thread_local struct virq_vcpu *virq_vcpu_current;
 
+/*
+ * The pCPU model of posted interrupts (engine/posted.h): process-wide, as the notification slot it
+ * serves (bypass/notify.h). Initialised once; the handler goes into the slot the first time an irqfd
+ * becomes a bypass consumer, and stays: a notification may reach it at any time after, and its context
+ * (this object) is never freed.
+ */
+static struct virq_posted_pcpus virq_posted_cpus;
+static pthread_once_t virq_posted_cpus_once = PTHREAD_ONCE_INIT;
+static int virq_posted_cpus_err;
+static pthread_mutex_t virq_posted_install_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool virq_posted_installed; /* [L:virq_posted_install_lock] */
+
+static void virq_posted_cpus_setup(void)
+{
+	virq_posted_cpus_err = virq_posted_pcpus_init(&virq_posted_cpus);
+}
+
+struct virq_posted_pcpus *virq_posted_engine_pcpus(void)
+{
+	pthread_once(&virq_posted_cpus_once, virq_posted_cpus_setup);
+	return virq_posted_cpus_err ? NULL : &virq_posted_cpus;
+}
+
+int virq_posted_engine_install(void)
+{
+	struct virq_posted_pcpus *p = virq_posted_engine_pcpus();
+	int ret = 0;
+
+	if (!p)
+		return virq_posted_cpus_err;
+	pthread_mutex_lock(&virq_posted_install_lock);
+	/* -EBUSY: another handler (a test's) holds the slot; posts still land, only blocked vCPUs are not
+	 * woken by them, so try again with the next consumer rather than fail anything. */
+	if (!virq_posted_installed && (ret = virq_posted_pcpus_install(p)) == 0)
+		virq_posted_installed = true;
+	pthread_mutex_unlock(&virq_posted_install_lock);
+	return ret;
+}
+
+static void virq_vcpu_posted_kick(void *ctx)
+{
+	virq_vcpu_kick(ctx);
+}
+
+static const struct virq_posted_ops virq_vcpu_posted_ops = {
+	.kick = virq_vcpu_posted_kick,
+};
+
+bool virq_vcpu_fold_posted(struct virq_vcpu *vcpu)
+{
+	return vcpu->has_lapic &&
+	       virq_posted_vcpu_fold_stamp(&vcpu->posted, vcpu->lapic.irr, vcpu->lapic.raise_ns) != 0;
+}
+
 void virq_vcpu_kick(struct virq_vcpu *vcpu)
 {
 	int halted = VIRQ_VCPU_HALTED;
@@ -162,8 +216,12 @@ void virq_vm_vcpu_abandon(struct virq_vcpu *vcpu)
 
 	pthread_mutex_lock(&vm->lock);
 	bool unpublished = virq_vm_unpublish_vcpu_locked(vm, vcpu);
-	if (unpublished)
+	if (unpublished) {
 		atomic_fetch_sub(&vm->nr_vcpus, 1);
+		/* An irqfd may have posted to it meanwhile: re-decide without it before its descriptor goes. */
+		if (!vm->arm)
+			virq_irqfd_bypass_update_all(vm, false);
+	}
 	pthread_mutex_unlock(&vm->lock);
 	if (unpublished)
 		virq_vcpu_destroy(vcpu);
@@ -172,10 +230,15 @@ void virq_vm_vcpu_abandon(struct virq_vcpu *vcpu)
 
 static struct virq_vcpu *virq_vcpu_alloc(struct virq_vm *vm, unsigned id)
 {
-	struct virq_vcpu *vcpu = calloc(1, sizeof(*vcpu));
+	struct virq_posted_pcpus *pcpus = virq_posted_engine_pcpus();
+	/* 64-byte aligned for the posted descriptor (sizeof is a multiple of it: the member is aligned). */
+	struct virq_vcpu *vcpu = pcpus ? aligned_alloc(64, sizeof(*vcpu)) : NULL;
 
 	if (!vcpu)
 		return NULL;
+	memset(vcpu, 0, sizeof(*vcpu));
+	/* First, so virq_vcpu_destroy() may run from here on. */
+	virq_posted_vcpu_init(&vcpu->posted, pcpus, &virq_vcpu_posted_ops, vcpu);
 	vcpu->vm = vm;
 	vcpu->id = id;
 	vcpu->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -253,6 +316,9 @@ out_unlock:
 
 void virq_vcpu_destroy(struct virq_vcpu *vcpu)
 {
+	/* Off any blocked list: a late wakeup notification then finds nothing. No IRTE points here any
+	 * more (irqfds, and with them their posted producers, are gone before vCPUs; kvm-x86.md 1.13). */
+	virq_posted_vcpu_destroy(&vcpu->posted);
 	if (vcpu->wake_fd >= 0)
 		close(vcpu->wake_fd);
 	if (vcpu->halt_epfd >= 0)

@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "engine/posted.h"
 #include "guest/cpu.h"
 #include "guest/program.h"
 #include "irqchip/x86/lapic.h"
@@ -39,6 +40,10 @@ enum virq_vcpu_mode {
 };
 
 struct virq_vcpu {
+	/* First: the descriptor inside must be 64-byte aligned (vCPUs come from aligned_alloc). Used only
+	 * when has_lapic (x86 with an in-kernel irqchip; posting is x86-only). Owner: the KVM_RUN thread;
+	 * posters touch only the descriptor (engine/posted.h). */
+	struct virq_posted_vcpu posted;
 	struct virq_vm *vm;                    /* [I] holds a reference */
 	unsigned id;                           /* [I] = APIC ID */
 	struct virq_lapic lapic;               /* see irqchip/x86/lapic.h for its own tags */
@@ -94,5 +99,16 @@ bool virq_vcpu_eoi_wanted(void *opaque, uint8_t vector);
 void virq_vcpu_destroy(struct virq_vcpu *vcpu);
 
 uint64_t virq_now_ns(void);
+
+/*
+ * Posted interrupts (engine/posted.h), x86 vCPUs with a LAPIC only. The process-wide pCPU buckets and
+ * their notification handler; virq_posted_engine_install() puts the handler in the bypass notification
+ * slot (once; retried while another handler holds the slot, e.g. a test's own): 0 or -errno.
+ */
+struct virq_posted_pcpus *virq_posted_engine_pcpus(void);
+int virq_posted_engine_install(void);
+/* vCPU thread at an op boundary: fold posted requests into IRR (one relaxed load when ON is clear).
+ * Returns whether anything was taken (then the caller must re-evaluate). */
+bool virq_vcpu_fold_posted(struct virq_vcpu *vcpu);
 
 #endif /* VIRQ_ENGINE_VCPU_H */

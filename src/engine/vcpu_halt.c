@@ -54,7 +54,9 @@ static void virq_vcpu_adapt_poll(struct virq_vcpu *vcpu, uint64_t halt_ns, uint6
 static bool virq_vcpu_poll(struct virq_vcpu *vcpu, uint64_t start_ns, uint64_t budget_ns)
 {
 	while (virq_now_ns() - start_ns < budget_ns) {
-		if (atomic_load_explicit(&vcpu->event, memory_order_relaxed) && virq_vcpu_has_deliverable(vcpu))
+		/* A post while polling notifies the running vector (0xf2), which kicks nobody: look at ON. */
+		if ((virq_vcpu_fold_posted(vcpu) || atomic_load_explicit(&vcpu->event, memory_order_relaxed)) &&
+		    virq_vcpu_has_deliverable(vcpu))
 			return true;
 		if (virq_vcpu_stop_requested(vcpu))
 			return false;
@@ -74,6 +76,10 @@ static int virq_vcpu_sleep(struct virq_vcpu *vcpu, const sigset_t *wait_mask, bo
 
 	for (;;) {
 		atomic_store_explicit(&vcpu->mode, VIRQ_VCPU_HALTED, memory_order_seq_cst);
+		/* A post whose wakeup kick saw us still RUNNING (so wrote no wake_fd), or one block() found
+		 * pending: the seq_cst ON load pairs with the mode store above as `event` does (vcpu.h). */
+		if (vcpu->has_lapic && virq_posted_desc_on(&vcpu->posted.desc))
+			virq_vcpu_fold_posted(vcpu);
 		if (ready(vcpu))
 			break;
 		if (virq_vcpu_stop_requested(vcpu)) {
@@ -109,6 +115,30 @@ static bool virq_vcpu_irq_ready(struct virq_vcpu *vcpu)
 	return true;
 }
 
+/*
+ * The sleep of a hlt with KVM's posted-interrupt states around it (kvm-x86.md 3.3): with IF=1 the vCPU
+ * is blocked (on its pCPU's wakeup list, NV 0xf1: a post wakes it through the notification handler's
+ * kick); with IF=0 no interrupt can end the halt, so posts are only recorded (SN), as when preempted.
+ * block() reporting a post that raced with its NV switch needs nothing more: the sleep loop folds before
+ * its first ready() check.
+ */
+static int virq_vcpu_halt_sleep(struct virq_vcpu *vcpu, const sigset_t *wait_mask)
+{
+	bool blocked = vcpu->has_lapic && vcpu->cpu.interrupts_enabled;
+	int ret;
+
+	if (blocked)
+		virq_posted_vcpu_block(&vcpu->posted, virq_posted_this_pcpu());
+	else if (vcpu->has_lapic)
+		virq_posted_vcpu_sched_out(&vcpu->posted);
+	ret = virq_vcpu_sleep(vcpu, wait_mask, virq_vcpu_irq_ready);
+	if (blocked)
+		virq_posted_vcpu_unblock(&vcpu->posted);
+	else if (vcpu->has_lapic)
+		virq_posted_vcpu_running(&vcpu->posted, virq_posted_this_pcpu());
+	return ret;
+}
+
 int virq_vcpu_halt(struct virq_vcpu *vcpu, const sigset_t *wait_mask)
 {
 	uint64_t max_ns = atomic_load_explicit(&vcpu->vm->halt_poll_max_ns, memory_order_relaxed);
@@ -127,7 +157,7 @@ int virq_vcpu_halt(struct virq_vcpu *vcpu, const sigset_t *wait_mask)
 		}
 		atomic_fetch_add_explicit(&vcpu->halt_stats.poll_fail, 1, memory_order_relaxed);
 	}
-	ret = virq_vcpu_sleep(vcpu, wait_mask, virq_vcpu_irq_ready);
+	ret = virq_vcpu_halt_sleep(vcpu, wait_mask);
 	if (ret == 0)
 		virq_vcpu_adapt_poll(vcpu, virq_now_ns() - start, max_ns);
 	return ret;

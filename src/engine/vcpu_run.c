@@ -250,6 +250,7 @@ static enum virq_step virq_vcpu_spin(struct virq_vcpu *vcpu, const struct virq_g
 		vcpu->cpu.spin_deadline_ns = now + op->ns;
 	while (now < vcpu->cpu.spin_deadline_ns) {
 		if (atomic_load_explicit(&vcpu->event, memory_order_relaxed) ||
+		    (vcpu->has_lapic && virq_posted_vcpu_pending(&vcpu->posted)) ||
 		    __atomic_load_n(&vcpu->run->immediate_exit, __ATOMIC_RELAXED))
 			return VIRQ_STEP_CONTINUE; /* back to the op boundary, the spin resumes after */
 		__builtin_ia32_pause();
@@ -367,6 +368,10 @@ static int virq_vcpu_execute(struct virq_vcpu *vcpu, const sigset_t *wait_mask)
 	for (;;) {
 		if (__atomic_load_n(&run->immediate_exit, __ATOMIC_RELAXED))
 			goto intr;
+		/* Posted requests (VT-d through the IOMMU) reach IRR here, as vmx_sync_pir_to_irr does on VM
+		 * entry: one relaxed load when nothing was posted, no syscall, no lock. */
+		if (virq_vcpu_fold_posted(vcpu))
+			vcpu->reevaluate = true;
 		if ((vcpu->reevaluate || atomic_load_explicit(&vcpu->event, memory_order_relaxed)) &&
 		    (vcpu->has_lapic || vcpu->vm->arm)) {
 			vcpu->reevaluate = false;
@@ -421,7 +426,13 @@ int virq_vcpu_run(struct virq_vcpu *vcpu)
 	pthread_sigmask(SIG_BLOCK, &block, &saved);
 	atomic_store(&vcpu->mode, VIRQ_VCPU_RUNNING);
 	virq_vcpu_current = vcpu;
+	/* KVM's vcpu_load / vcpu_put around the run: posts notify 0xf2 and are folded at op boundaries
+	 * while inside, only recorded (SN) while outside; running() sets ON for what was recorded. */
+	if (vcpu->has_lapic)
+		virq_posted_vcpu_running(&vcpu->posted, virq_posted_this_pcpu());
 	ret = virq_vcpu_execute(vcpu, &saved);
+	if (vcpu->has_lapic)
+		virq_posted_vcpu_sched_out(&vcpu->posted);
 	virq_vcpu_current = NULL;
 	atomic_store(&vcpu->mode, VIRQ_VCPU_OUTSIDE);
 	pthread_sigmask(SIG_SETMASK, &saved, NULL);

@@ -40,6 +40,7 @@ struct virq_irqfd_table;
 struct virq_msix_set;
 struct virq_msix_entry;
 struct virq_arm_vm;
+struct virq_kvm_vfio;
 
 /* Immutable snapshot of the VM's LAPICs, replaced whole when a vCPU is created (KVM's APIC map). */
 struct virq_apic_map {
@@ -88,6 +89,10 @@ struct virq_vm {
 
 	struct virq_poller poller;
 
+	/* x86: the kvm-vfio device (vm_kvm_vfio.c), whose POST/UNPOST overrides bypass decisions read. Set
+	 * and cleared under vm->lock; read (acquire) by deciders, each under its irqfd's bypass lock. */
+	struct virq_kvm_vfio *_Atomic kvm_vfio;
+
 	struct virq_gsi_stats gsi_stats[KVM_MAX_IRQ_ROUTES];
 };
 
@@ -115,9 +120,19 @@ int virq_routing_install_default(struct virq_vm *vm);
 void virq_routing_free(struct virq_routing *rt);
 /* GSI that an irqchip pin maps back to (KVM's reverse map; last entry wins), or -1. Caller in RCU. */
 int virq_routing_pin_to_gsi(const struct virq_routing *rt, unsigned irqchip, unsigned pin);
+/* @gsi's routes in @rt as the bypass policy sees them (count; type and MSI payload of a single route).
+ * Caller in RCU or holding vm->lock. */
+struct virq_bypass_route;
+void virq_routing_bypass_route(const struct virq_routing *rt, uint32_t gsi, struct virq_bypass_route *out);
 
 /* irqfd.c / resample.c / poller.c */
 void virq_irqfd_release_all(struct virq_vm *vm);
+/* Re-decide every bypassed irqfd (posted or remapped): with its GSI's route in the table now published
+ * when @reroute (caller holds vm->lock, the routing writer), else with its cached route (the vCPUs
+ * changed). Takes vm->irqfd_lock. */
+void virq_irqfd_bypass_update_all(struct virq_vm *vm, bool reroute);
+/* The kvm-vfio override of @gsi changed: re-decide the bypassed irqfds on it. Takes vm->irqfd_lock. */
+void virq_irqfd_bypass_gsi_changed(struct virq_vm *vm, uint32_t gsi);
 void virq_irqfd_reap_closed(struct virq_vm *vm);
 void virq_poller_init(struct virq_poller *poller);
 int virq_poller_start(struct virq_vm *vm);
