@@ -259,33 +259,15 @@ void virq_arm_unlock_all_vcpus_locked(struct virq_vm *vm)
 
 /* ---- VM ioctls --------------------------------------------------------------------------------------- */
 
+/* The arm64 answers that differ from x86's (virq_vm_check_extension() handles the shared ones). */
 long virq_arm_check_extension(struct virq_vm *vm, long cap)
 {
 	switch (cap) {
-	case KVM_CAP_IRQCHIP:            /* vgic_present */
-	case KVM_CAP_IRQFD:
-	case KVM_CAP_IRQFD_RESAMPLE:
-	case KVM_CAP_SIGNAL_MSI:
-	case KVM_CAP_USER_MEMORY:
-	case KVM_CAP_MP_STATE:
-	case KVM_CAP_IMMEDIATE_EXIT:
-	case KVM_CAP_HALT_POLL:
-	case KVM_CAP_ENABLE_CAP_VM:
-	case KVM_CAP_READONLY_MEM:
 	case KVM_CAP_DEVICE_CTRL:
 	case KVM_CAP_ARM_IRQ_LINE_LAYOUT_2:
-	case KVM_CAP_MSIX_MMIO:
 		return 1;
 	case KVM_CAP_MSI_DEVID:
 		return atomic_load(&vm->arm->msis_require_devid);
-	case KVM_CAP_IRQ_ROUTING:
-		return KVM_MAX_IRQ_ROUTES;
-	case KVM_CAP_NR_VCPUS:
-	case KVM_CAP_MAX_VCPUS:
-	case KVM_CAP_MAX_VCPU_ID:
-		return VIRQ_MAX_VCPUS;
-	case KVM_CAP_NR_MEMSLOTS:
-		return VIRQ_MAX_MEMSLOTS;
 	case KVM_CAP_MULTI_ADDRESS_SPACE:
 		return 1;
 	default:

@@ -260,17 +260,14 @@ int virq_vm_set_irqchip(struct virq_vm *vm, const struct kvm_irqchip *chip)
 	}
 }
 
-long virq_vm_check_extension(struct virq_vm *vm, long cap)
+/* What x86 and arm64 VMs answer alike; -1 for a capability whose answer depends on the architecture. */
+static long virq_vm_common_extension(long cap)
 {
-	if (vm && vm->arm)
-		return virq_arm_check_extension(vm, cap);
 	switch (cap) {
-	case KVM_CAP_IRQCHIP:
+	case KVM_CAP_IRQCHIP: /* arm64: vgic_present */
 	case KVM_CAP_IRQFD:
 	case KVM_CAP_IRQFD_RESAMPLE:
 	case KVM_CAP_SIGNAL_MSI:
-	case KVM_CAP_IRQ_INJECT_STATUS:
-	case KVM_CAP_IOAPIC_POLARITY_IGNORED:
 	case KVM_CAP_USER_MEMORY:
 	case KVM_CAP_MP_STATE:
 	case KVM_CAP_IMMEDIATE_EXIT:
@@ -287,6 +284,23 @@ long virq_vm_check_extension(struct virq_vm *vm, long cap)
 		return VIRQ_MAX_VCPUS;
 	case KVM_CAP_NR_MEMSLOTS:
 		return VIRQ_MAX_MEMSLOTS;
+	default:
+		return -1;
+	}
+}
+
+long virq_vm_check_extension(struct virq_vm *vm, long cap)
+{
+	long common = virq_vm_common_extension(cap);
+
+	if (common >= 0)
+		return common;
+	if (vm && vm->arm)
+		return virq_arm_check_extension(vm, cap);
+	switch (cap) {
+	case KVM_CAP_IRQ_INJECT_STATUS:
+	case KVM_CAP_IOAPIC_POLARITY_IGNORED:
+		return 1;
 	case KVM_CAP_MULTI_ADDRESS_SPACE:
 		return VIRQ_NR_ADDRESS_SPACES;
 	default:
