@@ -36,20 +36,39 @@
 #include "vmm/vmm_internal.h"
 
 /*
- * Effective mask: the entry's bit, the function mask, or MSI-X not enabled. Caller holds dev->lock.
- * With the table in the engine, the entry's bit is the engine's: a save brings it into our copy.
+ * Vector @k's control word and pending bit as they are now. With the table in the engine they are the
+ * engine's: one save brings both into our copies. Caller holds dev->lock.
  */
+static void vmm_msix_state(struct vmm_device *dev, unsigned k, uint32_t *ctrl, bool *pending)
+{
+	if (!dev->table_in_engine) {
+		*ctrl = dev->vec[k].ctrl;
+		*pending = dev->vec[k].pending;
+		return;
+	}
+	uint64_t word = 0;
+	*ctrl = VMM_MSIX_CTRL_MASKBIT;
+	if (virq_vm_msix_mmio_save(dev->vmm->engine, dev->cfg.requester_id) == 0) {
+		memcpy(ctrl, (uint8_t *)dev->table_copy + k * VMM_MSIX_ENTRY_SIZE + 12, 4);
+		memcpy(&word, (uint64_t *)dev->pba_copy + k / 64, sizeof(word));
+	}
+	*pending = word >> (k % 64) & 1;
+}
+
+static bool vmm_msix_ctrl_masks(const struct vmm_device *dev, uint32_t ctrl)
+{
+	return (ctrl & VMM_MSIX_CTRL_MASKBIT) || (dev->msix_flags & VMM_MSIX_FLAGS_MASKALL) ||
+	       !(dev->msix_flags & VMM_MSIX_FLAGS_ENABLE);
+}
+
+/* Effective mask: the entry's bit, the function mask, or MSI-X not enabled. Caller holds dev->lock. */
 bool vmm_msix_masked(struct vmm_device *dev, unsigned k)
 {
-	if (dev->table_in_engine) {
-		uint32_t ctrl = VMM_MSIX_CTRL_MASKBIT;
-		if (virq_vm_msix_mmio_save(dev->vmm->engine, dev->cfg.requester_id) == 0)
-			memcpy(&ctrl, (uint8_t *)dev->table_copy + k * VMM_MSIX_ENTRY_SIZE + 12, 4);
-		return (ctrl & VMM_MSIX_CTRL_MASKBIT) || (dev->msix_flags & VMM_MSIX_FLAGS_MASKALL) ||
-		       !(dev->msix_flags & VMM_MSIX_FLAGS_ENABLE);
-	}
-	return (dev->vec[k].ctrl & VMM_MSIX_CTRL_MASKBIT) || (dev->msix_flags & VMM_MSIX_FLAGS_MASKALL) ||
-	       !(dev->msix_flags & VMM_MSIX_FLAGS_ENABLE);
+	uint32_t ctrl;
+	bool pending;
+
+	vmm_msix_state(dev, k, &ctrl, &pending);
+	return vmm_msix_ctrl_masks(dev, ctrl);
 }
 
 static int vmm_signal_msi(struct vmm_device *dev, unsigned k)
@@ -225,22 +244,20 @@ static int vmm_msix_sync(struct vmm_device *dev, unsigned k)
 	return ret;
 }
 
-/* Is a message for vector @k waiting in a pending bit (ours, or the engine's PBA)? */
-bool vmm_msix_pending(struct vmm_device *dev, unsigned k)
+/*
+ * Is the guest holding vector @k back on purpose: masked, with the message it sent waiting in a pending
+ * bit? Both read at one moment (one lock, one save).
+ */
+bool vmm_msix_held(struct vmm_device *dev, unsigned k)
 {
+	uint32_t ctrl;
 	bool pending;
 
 	pthread_mutex_lock(&dev->lock);
-	if (dev->table_in_engine) {
-		uint64_t word = 0;
-		if (virq_vm_msix_mmio_save(dev->vmm->engine, dev->cfg.requester_id) == 0)
-			memcpy(&word, (uint64_t *)dev->pba_copy + k / 64, sizeof(word));
-		pending = word >> (k % 64) & 1;
-	} else {
-		pending = dev->vec[k].pending;
-	}
+	vmm_msix_state(dev, k, &ctrl, &pending);
+	bool held = pending && vmm_msix_ctrl_masks(dev, ctrl);
 	pthread_mutex_unlock(&dev->lock);
-	return pending;
+	return held;
 }
 
 void vmm_msix_trigger_fired(struct vmm_device *dev, unsigned k)

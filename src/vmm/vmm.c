@@ -564,17 +564,12 @@ int virq_vmm_raise(struct virq_vmm *vmm, unsigned device, unsigned cause)
 }
 
 /*
- * Is the guest holding @cause back on purpose: its vector masked, and the message it sent waiting in a
- * pending bit? A masked vector whose message is nowhere to be found is not pending: it was lost.
+ * Is the guest holding @cause back on purpose (masked, its message in a pending bit)? A masked vector
+ * whose message is nowhere to be found is not pending: it was lost.
  */
 static bool vmm_source_held(struct vmm_device *dev, unsigned cause)
 {
-	if (!dev->cfg.msix_vectors)
-		return false;
-	pthread_mutex_lock(&dev->lock);
-	bool masked = vmm_msix_masked(dev, cause);
-	pthread_mutex_unlock(&dev->lock);
-	return masked && vmm_msix_pending(dev, cause);
+	return dev->cfg.msix_vectors && vmm_msix_held(dev, cause);
 }
 
 static bool vmm_settled(struct virq_vmm *vmm)

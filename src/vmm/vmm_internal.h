@@ -203,7 +203,7 @@ void vmm_msix_trigger_fired(struct vmm_device *dev, unsigned vector);
 int vmm_msix_routing_update(struct vmm_device *dev, const struct kvm_msix_routing_update *update);
 struct vmm_device *vmm_device_by_rid(struct virq_vmm *vmm, unsigned rid);
 bool vmm_msix_masked(struct vmm_device *dev, unsigned vector);
-bool vmm_msix_pending(struct vmm_device *dev, unsigned vector);
+bool vmm_msix_held(struct vmm_device *dev, unsigned vector);
 void vmm_msix_teardown(struct vmm_device *dev);
 int vmm_routes_commit(struct virq_vmm *vmm);
 
