@@ -184,6 +184,36 @@ struct virq_msix_counts {
 /* Returns 0 or -ENXIO. */
 int virq_vm_msix_mmio_counts(struct virq_vm *vm, uint32_t dev_id, struct virq_msix_counts *out);
 
+/*
+ * How an irqfd's interrupts reach the guest, for `virq explain` (issue 6). An irqfd is a bypass consumer
+ * on x86 VMs: when a host interrupt with the same eventfd is registered (a VFIO vector behind an IOMMU),
+ * the two are paired and the bypass policy decides between posting it (the IOMMU writes the target
+ * vCPU's posted-interrupt descriptor: no eventfd, no engine thread) and remapping it (the host signals
+ * the eventfd, the irqfd injects). docs/posted.md has the policy and its reasons.
+ */
+enum virq_irqfd_path {
+	VIRQ_IRQFD_PATH_SOFTWARE = 0, /* no paired producer: whoever signals the eventfd, the irqfd injects */
+	VIRQ_IRQFD_PATH_REMAPPED,     /* paired, remapped: host handler -> eventfd -> irqfd */
+	VIRQ_IRQFD_PATH_POSTED,       /* paired, posted to one vCPU's descriptor */
+};
+struct virq_irqfd_bypass_state {
+	enum virq_irqfd_path path;
+	uint32_t gsi;
+	uint32_t vcpu;          /* posted: the target vCPU (its APIC ID is the same) */
+	uint8_t vector;         /* posted: the guest vector the IOMMU posts */
+	char reason[96];        /* the policy's reason in words ("posted: fixed delivery to APIC 1 ..."),
+				 * or why there is no bypass ("no host interrupt shares this eventfd") */
+	uint64_t posts, remaps; /* times the producer was programmed posted / back to remapped */
+	uint64_t failures;      /* programming attempts the producer refused */
+};
+
+/**
+ * virq_vm_irqfd_bypass() - the delivery path of the irqfd bound to @eventfd (any descriptor of the same
+ * open eventfd), as last decided. Returns 0, or -EBADF (@eventfd not open), -ENOENT (no irqfd of @vm has
+ * that eventfd). Arm VMs and irqfds of other kinds answer VIRQ_IRQFD_PATH_SOFTWARE with the reason.
+ */
+int virq_vm_irqfd_bypass(struct virq_vm *vm, int eventfd, struct virq_irqfd_bypass_state *out);
+
 /**
  * virq_vm_vcpu_create() - KVM_CREATE_VCPU: vCPU @id is also its APIC ID.
  * Returns 0 and the vCPU (holding a VM reference) in *@out, or -EINVAL (id >= 256), -EEXIST, -ENOMEM.

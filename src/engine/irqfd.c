@@ -225,6 +225,45 @@ void virq_irqfd_bypass_gsi_changed(struct virq_vm *vm, uint32_t gsi)
 	virq_irqfd_bypass_update_gsi(vm, false, gsi);
 }
 
+/* The native call behind `virq explain` (vm.h): the bypass decision of the irqfd on @eventfd. */
+int virq_vm_irqfd_bypass(struct virq_vm *vm, int eventfd, struct virq_irqfd_bypass_state *out)
+{
+	int ret = -ENOENT;
+
+	if (eventfd < 0 || fcntl(eventfd, F_GETFD) < 0)
+		return -EBADF;
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&vm->irqfd_lock);
+	for (struct virq_irqfd *irqfd = vm->irqfds; irqfd; irqfd = irqfd->next) {
+		if (virq_same_file(eventfd, irqfd->efd) != 0)
+			continue;
+		out->gsi = irqfd->gsi;
+		ret = 0;
+		if (!irqfd->bypass_on) {
+			snprintf(out->reason, sizeof(out->reason), "%s",
+				 vm->arm ? "Arm VM: MSIs go through the ITS from the irqfd (no posting)"
+					 : "not a bypass consumer (another irqfd holds its eventfd)");
+			break;
+		}
+		struct virq_bypass_decision d;
+		bool paired = virq_irqfd_bypass_explain(&irqfd->bypass, &d);
+		if (!paired) {
+			snprintf(out->reason, sizeof(out->reason), "no host interrupt shares this eventfd");
+		} else {
+			out->path = d.mode == VIRQ_BYPASS_POSTED ? VIRQ_IRQFD_PATH_POSTED : VIRQ_IRQFD_PATH_REMAPPED;
+			out->vcpu = d.vcpu;
+			out->vector = d.vector;
+			snprintf(out->reason, sizeof(out->reason), "%s", d.reason);
+		}
+		out->posts = atomic_load(&irqfd->bypass.posts);
+		out->remaps = atomic_load(&irqfd->bypass.remaps);
+		out->failures = atomic_load(&irqfd->bypass.failures);
+		break;
+	}
+	pthread_mutex_unlock(&vm->irqfd_lock);
+	return ret;
+}
+
 static void virq_irqfd_free(struct virq_irqfd *irqfd)
 {
 	if (irqfd->efd >= 0)

@@ -253,6 +253,14 @@ static void test_posted_reaches_halted_and_running_vcpus(void **state)
 	rig_down(&r);
 }
 
+/* What `virq explain` reads: the irqfd's path and the policy's reason, through the native call. */
+static struct virq_irqfd_bypass_state bypass_state(struct rig *r, int efd)
+{
+	struct virq_irqfd_bypass_state st;
+	assert_int_equal(virq_vm_irqfd_bypass(virq_vm_of_fd(r->vm), efd, &st), 0);
+	return st;
+}
+
 static void test_multi_destination_is_remapped(void **state)
 {
 	(void)state;
@@ -267,6 +275,19 @@ static void test_multi_destination_is_remapped(void **state)
 	assert_int_equal(s1.remapped - s0.remapped, 1);
 	assert_int_equal(s1.posted - s0.posted, 0);
 	assert_int_equal(gsi_counts(&r, GSI_MULTI).irqfd_signals, 1); /* through the eventfd, as before */
+	struct virq_irqfd_bypass_state st = bypass_state(&r, r.efd[1]);
+	assert_int_equal(st.path, VIRQ_IRQFD_PATH_REMAPPED);
+	assert_int_equal(st.gsi, GSI_MULTI);
+	assert_string_equal(st.reason, "remapped: logical destination with 2 targets");
+	st = bypass_state(&r, r.efd[0]);
+	assert_int_equal(st.path, VIRQ_IRQFD_PATH_POSTED);
+	assert_int_equal(st.vcpu, 0);
+	assert_int_equal(st.vector, VEC_POSTED);
+	/* An eventfd no irqfd holds, and a closed descriptor. */
+	int other = fx_new_eventfd();
+	assert_int_equal(virq_vm_irqfd_bypass(virq_vm_of_fd(r.vm), other, &st), -ENOENT);
+	close(other);
+	assert_int_equal(virq_vm_irqfd_bypass(virq_vm_of_fd(r.vm), other, &st), -EBADF);
 
 	/* The same GSI made single-destination by a routing change is posted from then on. */
 	struct kvm_irq_routing_entry e[2] = { fx_msi_entry(GSI_POSTED, 0, VEC_POSTED),
@@ -277,6 +298,10 @@ static void test_multi_destination_is_remapped(void **state)
 	assert_int_equal(istats(&r).posted - s0.posted, 1);
 	assert_int_equal(gsi_counts(&r, GSI_MULTI).irqfd_signals, 1);
 	assert_int_equal(handled(&r, 0, VEC_MULTI), 1);
+	st = bypass_state(&r, r.efd[1]);
+	assert_int_equal(st.path, VIRQ_IRQFD_PATH_POSTED);
+	assert_int_equal(st.vcpu, 1);
+	assert_int_equal(st.posts, 1);
 	rig_down(&r);
 }
 
