@@ -142,6 +142,18 @@ static struct json_object *virq_report_json(struct virq_json *j, const struct vi
 	virq_put(j, doc, "totals", totals);
 	virq_put(j, doc, "balanced", json_object_new_boolean(virq_report_balanced(r)));
 	virq_put(j, doc, "spurious_eoi", virq_u64_array(j, r->spurious_eoi, virq_vcpus(r)));
+	/* The VMM's IOMMU (a device with delivery posted or remapped), or null when there is none. */
+	if (r->iommu) {
+		struct json_object *iommu = json_object_new_object();
+		if (iommu) {
+			virq_put_u64(j, iommu, "posted", r->iommu_posted);
+			virq_put_u64(j, iommu, "remapped", r->iommu_remapped);
+			virq_put_u64(j, iommu, "dropped", r->iommu_dropped);
+		}
+		virq_put(j, doc, "iommu", iommu);
+	} else {
+		virq_put_null(j, doc, "iommu");
+	}
 	virq_put(j, doc, "expectations", expect);
 	return doc;
 }

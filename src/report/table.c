@@ -359,6 +359,16 @@ static void virq_print_balance(FILE *out, const struct virq_report_meta *meta, c
 		virq_report_format_count(t.spurious_eoi, n[0]);
 		virq_put(out, &used, "; spurious EOI %s", n[0]);
 	}
+	/* With an IOMMU, how its messages went, zeros included: "remapped 0" is what proves posting. */
+	if (r->iommu) {
+		virq_report_format_count(r->iommu_posted, n[0]);
+		virq_report_format_count(r->iommu_remapped, n[1]);
+		virq_put(out, &used, "; IOMMU posted %s, remapped %s", n[0], n[1]);
+		if (r->iommu_dropped) {
+			virq_report_format_count(r->iommu_dropped, n[0]);
+			virq_put(out, &used, ", dropped %s", n[0]);
+		}
+	}
 	if (meta->expectations_total) {
 		char expect[64];
 		int w = snprintf(expect, sizeof(expect), "expectations: %u/%u met", meta->expectations_met,

@@ -6,7 +6,8 @@
  *   expect  := ["not"] operand [cmp value] | ["not"] [scope "."] "balanced"
  *   operand := [DEVICE "." [("vector[" K "]" | "intx") "."]] field
  *   field   := raised | delivered | coalesced | pending | lost | stale | handler_runs | "vcpu[" N "]"
- *            | latency.p50 | latency.p99 | latency.max | spurious_eoi (whole report only)
+ *            | latency.p50 | latency.p99 | latency.max
+ *            | spurious_eoi | posted | remapped                                  (whole report only)
  *   cmp     := == | != | < | <= | > | >=        value := a count (0, 12, 20k, 0x10) or, for latencies,
  *                                                         a duration (5ms, 800us)
  * Counts add up over the rows in scope, latencies take their maximum (a report has percentiles per
@@ -197,6 +198,19 @@ static int field(struct cursor *c, const struct virq_vmm_config *cfg, struct vir
 		e->field = VIRQ_SCENARIO_FIELD_SPURIOUS_EOI;
 		return 0;
 	}
+	if ((!strcmp(name, "posted") || !strcmp(name, "remapped")) && e->scope == VIRQ_SCENARIO_SCOPE_ALL) {
+		/* The IOMMU's counts, for the whole VM (it does not count per vector): there is an IOMMU only
+		 * when a device is behind it, and without one the count would read 0 whatever happens. */
+		bool iommu = false;
+		for (unsigned i = 0; i < cfg->ndevices; i++)
+			iommu |= cfg->devices[i].delivery == VIRQ_VMM_DELIVERY_POSTED ||
+			         cfg->devices[i].delivery == VIRQ_VMM_DELIVERY_REMAPPED;
+		if (!iommu)
+			return syntax(c, "%s counts messages the IOMMU %s, and no device here is behind one (give a device "
+			              "delivery posted or remapped)", name, name);
+		e->field = name[0] == 'p' ? VIRQ_SCENARIO_FIELD_POSTED : VIRQ_SCENARIO_FIELD_REMAPPED;
+		return 0;
+	}
 	if (!strcmp(name, "vcpu")) {
 		e->field = VIRQ_SCENARIO_FIELD_VCPU;
 		if (bracket_index(c, "vcpu", &e->vcpu))
@@ -224,7 +238,7 @@ static int field(struct cursor *c, const struct virq_vmm_config *cfg, struct vir
 	}
 	return syntax(c, "unknown field '%s' (expected one of: raised, delivered, coalesced, pending, lost, stale, "
 	                 "handler_runs, vcpu[N], latency.p50, latency.p99, latency.max, balanced%s)",
-	              name, e->scope == VIRQ_SCENARIO_SCOPE_ALL ? ", spurious_eoi, or DEVICE.<field>" : "");
+	              name, e->scope == VIRQ_SCENARIO_SCOPE_ALL ? ", spurious_eoi, posted, remapped, or DEVICE.<field>" : "");
 }
 
 /* [DEVICE "." [("vector[K]" | "intx") "."]] field */
@@ -350,6 +364,8 @@ static uint64_t row_value(const struct virq_scenario_expect *e, const struct vir
 	case VIRQ_SCENARIO_FIELD_P99: return row->p99_ns;
 	case VIRQ_SCENARIO_FIELD_MAX: return row->max_ns;
 	case VIRQ_SCENARIO_FIELD_SPURIOUS_EOI:
+	case VIRQ_SCENARIO_FIELD_POSTED:
+	case VIRQ_SCENARIO_FIELD_REMAPPED:
 	case VIRQ_SCENARIO_FIELD_BALANCED:
 		break;
 	}
@@ -409,6 +425,10 @@ int virq_scenario_expect_eval(const struct virq_scenario *sc, const struct virq_
 	if (e->field == VIRQ_SCENARIO_FIELD_SPURIOUS_EOI)
 		for (unsigned i = 0; i < report->vcpus && i < VIRQ_VMM_MAX_VCPUS; i++)
 			value += report->spurious_eoi[i];
+	if (e->field == VIRQ_SCENARIO_FIELD_POSTED)
+		value = report->iommu_posted;
+	if (e->field == VIRQ_SCENARIO_FIELD_REMAPPED)
+		value = report->iommu_remapped;
 
 	if (!rows && e->scope != VIRQ_SCENARIO_SCOPE_ALL) {
 		met = false;

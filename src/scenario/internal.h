@@ -66,7 +66,13 @@ int virq_scenario_vfail(char *err, size_t err_len, const char *name, const struc
 /* Enumerations start at 1 so that 0 means "the key is absent". */
 enum virq_sy_arch { VIRQ_SY_ARCH_X86_64 = 1, VIRQ_SY_ARCH_ARM64 };
 enum virq_sy_msix_table { VIRQ_SY_MSIX_TABLE_ENGINE = 1, VIRQ_SY_MSIX_TABLE_VMM };
-enum virq_sy_delivery { VIRQ_SY_DELIVERY_IRQFD = 1, VIRQ_SY_DELIVERY_RESAMPLE, VIRQ_SY_DELIVERY_USERSPACE };
+enum virq_sy_delivery {
+	VIRQ_SY_DELIVERY_IRQFD = 1,
+	VIRQ_SY_DELIVERY_RESAMPLE,
+	VIRQ_SY_DELIVERY_USERSPACE,
+	VIRQ_SY_DELIVERY_POSTED,
+	VIRQ_SY_DELIVERY_REMAPPED,
+};
 enum virq_sy_driver { VIRQ_SY_DRIVER_NIC = 1, VIRQ_SY_DRIVER_INTX, VIRQ_SY_DRIVER_INTX_NO_ACK };
 enum virq_sy_pattern { VIRQ_SY_PATTERN_FIXED = 1, VIRQ_SY_PATTERN_POISSON, VIRQ_SY_PATTERN_BURST,
 	VIRQ_SY_PATTERN_STORM, VIRQ_SY_PATTERN_NONE };

@@ -224,8 +224,8 @@ static int load_delivery(struct loader *ld, const char *dev_path, const struct v
 	if (d->msix_vectors && d->intx_pin) {
 		/* A driver uses one or the other; the device's causes are its vectors or its one line. */
 		snprintf(path, sizeof(path), "%s.intx", dev_path);
-		return fail(ld, path, "device %s has both msix and intx; give it one (msix for irqfd or userspace "
-			    "delivery, intx for resample)", d->name);
+		return fail(ld, path, "device %s has both msix and intx; give it one (msix for irqfd, posted, "
+			    "remapped or userspace delivery, intx for resample)", d->name);
 	}
 	snprintf(path, sizeof(path), "%s.delivery", dev_path);
 	switch (sy->delivery) {
@@ -234,10 +234,20 @@ static int load_delivery(struct loader *ld, const char *dev_path, const struct v
 		return 0;
 	case VIRQ_SY_DELIVERY_IRQFD:
 	case VIRQ_SY_DELIVERY_USERSPACE:
-		d->delivery = sy->delivery == VIRQ_SY_DELIVERY_IRQFD ? VIRQ_VMM_DELIVERY_IRQFD
-		                                                     : VIRQ_VMM_DELIVERY_USERSPACE;
+	case VIRQ_SY_DELIVERY_POSTED:
+	case VIRQ_SY_DELIVERY_REMAPPED:
+		d->delivery = sy->delivery == VIRQ_SY_DELIVERY_IRQFD       ? VIRQ_VMM_DELIVERY_IRQFD
+		              : sy->delivery == VIRQ_SY_DELIVERY_USERSPACE ? VIRQ_VMM_DELIVERY_USERSPACE
+		              : sy->delivery == VIRQ_SY_DELIVERY_POSTED    ? VIRQ_VMM_DELIVERY_POSTED
+		                                                           : VIRQ_VMM_DELIVERY_REMAPPED;
 		if (!d->msix_vectors)
 			return fail(ld, path, "device %s: delivery %s needs msix", d->name,
+			            virq_vmm_delivery_name(d->delivery));
+		/* The IOMMU that posts or remaps is VT-d's; an arm64 VM's MSIs are the ITS's business. */
+		if ((d->delivery == VIRQ_VMM_DELIVERY_POSTED || d->delivery == VIRQ_VMM_DELIVERY_REMAPPED) &&
+		    ld->sc->vmm.arch == VIRQ_VMM_ARCH_ARM64)
+			return fail(ld, path, "device %s: delivery %s needs VT-d interrupt remapping: x86_64 only "
+			            "(arm64 MSIs go through the ITS; use irqfd)", d->name,
 			            virq_vmm_delivery_name(d->delivery));
 		return 0;
 	default:

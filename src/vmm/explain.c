@@ -3,7 +3,8 @@
  * explain.c - how one device source reaches the guest, hop by hop, for `virq explain`: table entry ->
  * GSI -> route -> irqfd -> delivery mode -> target vCPU and vector, each read from where it really lives
  * (the engine's copy of the MSI-X table when the table is registered with it), with the reason for the
- * mode in words.
+ * mode in words. For irqfds the mode and the reason are the engine's irq-bypass decision
+ * (virq_vm_irqfd_bypass): posted, remapped, or software when nothing can bypass the eventfd.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -28,6 +29,73 @@ static void explain_entry(struct vmm_device *dev, unsigned k, struct virq_vmm_ex
 	out->entry_masked = words[3] & VMM_MSIX_CTRL_MASKBIT;
 	out->function_masked = dev->msix_flags & VMM_MSIX_FLAGS_MASKALL;
 	out->msix_enabled = dev->msix_flags & VMM_MSIX_FLAGS_ENABLE;
+}
+
+/* @reason without its leading "@mode: " (the engine's reasons start with the path they chose). */
+static const char *explain_reason(const char *reason, const char *mode)
+{
+	size_t n = strlen(mode);
+	return !strncmp(reason, mode, n) && !strncmp(reason + n, ": ", 2) ? reason + n + 2 : reason;
+}
+
+/*
+ * Delivery through an irqfd (IRQFD, POSTED, REMAPPED): the path the engine's irq bypass decided for the
+ * vector's trigger eventfd, with the policy's reason. A device the VMM did not put behind its IOMMU is
+ * still paired (every VFIO vector is a producer) but cannot post, and without an IOMMU nothing is
+ * remapped either: its interrupts take the software path, eventfd then irqfd. The trigger and the GSI
+ * are immutable, so no lock is needed; the engine answers under its own.
+ */
+static void explain_irqfd_path(struct vmm_device *dev, unsigned k, struct virq_vmm_explanation *out)
+{
+	struct virq_vm *engine = dev->vmm->engine;
+	struct virq_irqfd_bypass_state st;
+	struct virq_gsi_counts counts;
+
+	if (dev->behind_iommu) {
+		int index = virq_iommu_vector_index(dev->fn, k);
+		out->irte_index = index < 0 ? -1 : index;
+	}
+	if (virq_vm_gsi_counts(engine, dev->vec[k].gsi, &counts) == 0)
+		out->irqfd_signals = counts.irqfd_signals;
+	int ret = virq_vm_irqfd_bypass(engine, dev->vec[k].trigger, &st);
+	if (ret == -ENOENT) {
+		/* The irqfd is away while the entry is masked (table in the VMM), and with it the pairing. */
+		out->mode = dev->behind_iommu ? "remapped" : "software";
+		snprintf(out->why, sizeof(out->why),
+			 "no irqfd while the entry is masked: %s the trigger eventfd, which the VMM reads into the "
+			 "virtual pending bit", dev->behind_iommu ? "the IOMMU's host IRQ signals" : "the host signals");
+		return;
+	}
+	if (ret < 0) {
+		out->mode = "software";
+		snprintf(out->why, sizeof(out->why), "the engine cannot tell the irqfd's path: %s", strerror(-ret));
+		return;
+	}
+	out->bypass_posts = st.posts;
+	out->bypass_remaps = st.remaps;
+	if (st.path == VIRQ_IRQFD_PATH_POSTED) {
+		out->mode = "posted";
+		snprintf(out->why, sizeof(out->why), "%s (the IOMMU writes vCPU %u's posted-interrupt descriptor: "
+			 "no eventfd, no engine thread)", explain_reason(st.reason, "posted"), st.vcpu);
+		/* Where the IOMMU posts it, held or not (explain_msix says why a held one still lands). */
+		out->target_vcpu = (int)st.vcpu;
+		out->guest_vector = st.vector;
+	} else if (st.path == VIRQ_IRQFD_PATH_REMAPPED && dev->behind_iommu) {
+		out->mode = "remapped";
+		snprintf(out->why, sizeof(out->why), "%s (the IOMMU's host IRQ signals the trigger eventfd and the "
+			 "engine injects from the irqfd)", explain_reason(st.reason, "remapped"));
+	} else if (st.path == VIRQ_IRQFD_PATH_REMAPPED) {
+		out->mode = "software";
+		snprintf(out->why, sizeof(out->why),
+			 "no IOMMU for this device (delivery %s), so nothing can post it: the host signals the "
+			 "trigger eventfd and the engine injects from the irqfd",
+			 virq_vmm_delivery_name(dev->cfg.delivery));
+	} else {
+		/* Not paired: MSI-X not enabled yet (no VFIO trigger), or an arm64 VM (the engine says which). */
+		out->mode = "software";
+		snprintf(out->why, sizeof(out->why), "%s%s", st.reason,
+			 dev->vmm->arm ? "" : ": the engine injects from the irqfd");
+	}
 }
 
 static void explain_msix(struct vmm_device *dev, unsigned k, struct virq_vmm_explanation *out)
@@ -55,20 +123,25 @@ static void explain_msix(struct vmm_device *dev, unsigned k, struct virq_vmm_exp
 		out->guest_vector = (uint8_t)out->entry_data;
 		out->target_vcpu = held ? -1 : (int)((out->entry_addr_lo >> 12) & 0xff);
 	}
+	out->irte_index = -1;
 	if (dev->cfg.delivery == VIRQ_VMM_DELIVERY_USERSPACE) {
 		out->mode = "userspace";
 		snprintf(out->why, sizeof(out->why),
 			 "the scenario asks for it: the VMM reads the trigger and injects with KVM_SIGNAL_MSI");
 	} else {
-		out->mode = "software";
-		snprintf(out->why, sizeof(out->why),
-			 "no IOMMU is modelled for this device, so nothing can post it: the engine injects from "
-			 "the irqfd");
+		explain_irqfd_path(dev, k, out);
 	}
-	if (held)
+	const char *why_held = !out->msix_enabled ? "MSI-X is disabled"
+			       : out->function_masked ? "the function is masked" : "the entry is masked";
+	/*
+	 * A posted vector is held only if its irqfd, and with it the pairing, is gone (the table in the VMM).
+	 * The engine's own table does not yet stop the IOMMU posting a masked entry: say so, never "held".
+	 */
+	if (held && !strcmp(out->mode, "posted"))
 		snprintf(out->why + strlen(out->why), sizeof(out->why) - strlen(out->why),
-			 "; held now: %s", !out->msix_enabled ? "MSI-X is disabled"
-					   : out->function_masked ? "the function is masked" : "the entry is masked");
+			 "; %s, but the engine's table does not hold posted messages yet: they still land", why_held);
+	else if (held)
+		snprintf(out->why + strlen(out->why), sizeof(out->why) - strlen(out->why), "; held now: %s", why_held);
 }
 
 static void explain_intx(struct vmm_device *dev, struct virq_vmm_explanation *out)
@@ -77,6 +150,7 @@ static void explain_intx(struct vmm_device *dev, struct virq_vmm_explanation *ou
 	out->intx_pin = dev->cfg.intx_pin;
 	out->gsi = dev->intx_gsi;
 	out->irqfd = out->resample = dev->intx_trigger >= 0;
+	out->irte_index = -1; /* INTx is never remapped here */
 	out->mode = "software";
 	if (dev->vmm->arm)
 		snprintf(out->why, sizeof(out->why),

@@ -4,11 +4,14 @@
  * vfio-pci does, and the GSI routes and irqfds that follow them.
  *
  * Every vector has one VFIO trigger eventfd for its whole life. While the guest has the vector unmasked
- * (and delivery is IRQFD) that eventfd is an irqfd on the vector's MSI route, so the engine delivers
- * without us. While it is masked, the irqfd is taken away and our watcher reads the eventfd instead: a
- * message that arrives then sets the virtual PBA bit, and the unmask delivers it once with
- * KVM_SIGNAL_MSI. The route is rewritten only when the entry's address or data really changed, and before
- * the irqfd comes back, so an unmask after a retarget takes effect exactly once and on the new vCPU.
+ * (and delivery is IRQFD, POSTED or REMAPPED) that eventfd is an irqfd on the vector's MSI route, so the
+ * engine delivers without us. While it is masked, the irqfd is taken away and our watcher reads the
+ * eventfd instead: a message that arrives then sets the virtual PBA bit, and the unmask delivers it once
+ * with KVM_SIGNAL_MSI. Behind the IOMMU (POSTED), taking the irqfd away also ends its pairing with the
+ * VFIO vector, so a masked vector's messages come back to the eventfd rather than being posted: what
+ * QEMU's vfio_msix_vector_release arranges by switching VFIO's trigger to its own eventfd. The route is
+ * rewritten only when the entry's address or data really changed, and before the irqfd comes back, so an
+ * unmask after a retarget takes effect exactly once and on the new vCPU.
  *
  * With the table in the engine (seed 002, the default for irqfd delivery) the engine owns entries, masks
  * and pending bits: every trigger is an irqfd for good, each entry is bound to its GSI, and the VMM only
@@ -207,17 +210,18 @@ static int vmm_irqfd(struct vmm_device *dev, unsigned k, bool assign)
 }
 
 /*
- * Bring vector @k's plumbing in line with its entry: bound as an irqfd exactly when delivery is IRQFD and
- * the vector is unmasked; a pending message delivered once when it is unmasked. Caller holds dev->lock.
+ * Bring vector @k's plumbing in line with its entry: bound as an irqfd exactly when delivery is through
+ * irqfds and the vector is unmasked; a pending message delivered once when it is unmasked. Caller holds
+ * dev->lock.
  */
 static int vmm_msix_sync(struct vmm_device *dev, unsigned k)
 {
 	struct vmm_msix_vector *v = &dev->vec[k];
 	bool masked = vmm_msix_masked(dev, k);
-	bool want_bound = dev->cfg.delivery == VIRQ_VMM_DELIVERY_IRQFD && !masked;
+	bool want_bound = vmm_delivery_irqfd(dev->cfg.delivery) && !masked;
 	int ret = 0;
 
-	if (!masked && dev->cfg.delivery == VIRQ_VMM_DELIVERY_IRQFD)
+	if (!masked && vmm_delivery_irqfd(dev->cfg.delivery))
 		ret = vmm_msix_update_route(dev, k);
 	else if (!masked)
 		vmm_msix_note_target(dev, k); /* userspace: the entry itself is the route */
@@ -452,7 +456,7 @@ static int vmm_msix_engine_init(struct vmm_device *dev)
 int vmm_msix_init(struct vmm_device *dev, char *err, size_t err_len)
 {
 	struct virq_vmm *vmm = dev->vmm;
-	bool engine = !vmm->cfg.msix_table_in_vmm && dev->cfg.delivery == VIRQ_VMM_DELIVERY_IRQFD;
+	bool engine = !vmm->cfg.msix_table_in_vmm && vmm_delivery_irqfd(dev->cfg.delivery);
 	int ret = 0;
 
 	for (unsigned k = 0; k < dev->cfg.msix_vectors && ret == 0; k++) {

@@ -75,6 +75,10 @@ const char *virq_vmm_delivery_name(enum virq_vmm_delivery delivery)
 		return "resample";
 	case VIRQ_VMM_DELIVERY_USERSPACE:
 		return "userspace";
+	case VIRQ_VMM_DELIVERY_POSTED:
+		return "posted";
+	case VIRQ_VMM_DELIVERY_REMAPPED:
+		return "remapped";
 	}
 	return "?";
 }
@@ -116,6 +120,14 @@ static int vmm_check_device(const struct virq_vmm_config *cfg, unsigned d, char 
 		return vmm_fail(err, err_len, -EINVAL, "device %s: delivery %s needs %s", dev->name,
 				virq_vmm_delivery_name(dev->delivery),
 				dev->delivery == VIRQ_VMM_DELIVERY_RESAMPLE ? "an INTx pin" : "MSI-X");
+	/* Posting and the IOMMU that does it are VT-d's; an arm64 VM's MSIs go through its ITS instead. */
+	if (vmm_delivery_bypass(dev->delivery) && cfg->arch == VIRQ_VMM_ARCH_ARM64)
+		return vmm_fail(err, err_len, -EINVAL,
+				"device %s: delivery %s needs VT-d interrupt remapping and posted interrupts: x86_64 only",
+				dev->name, virq_vmm_delivery_name(dev->delivery));
+	if (dev->delivery > VIRQ_VMM_DELIVERY_REMAPPED)
+		return vmm_fail(err, err_len, -EINVAL, "device %s: unknown delivery %d", dev->name,
+				(int)dev->delivery);
 	if ((dev->driver == VIRQ_VMM_DRIVER_NIC) != (dev->delivery != VIRQ_VMM_DELIVERY_RESAMPLE))
 		return vmm_fail(err, err_len, -EINVAL, "device %s: the %s driver does not drive %s delivery",
 				dev->name, dev->driver == VIRQ_VMM_DRIVER_NIC ? "MSI-X" : "INTx",
@@ -240,6 +252,9 @@ static int vmm_device_create(struct virq_vmm *vmm, unsigned d, char *err, size_t
 	if (ret < 0)
 		return vmm_fail(err, err_len, ret, "device %s: the PCI function cannot be built (%s)", cfg->name,
 				strerror(-ret));
+	/* Behind the IOMMU before VFIO opens it, as the host sets up remapping before vfio-pci binds. */
+	if ((ret = vmm_iommu_attach(dev, err, err_len)) < 0)
+		return ret;
 	dev->vfio = virq_vfio_device_open(dev->fn);
 	if (dev->vfio < 0)
 		return vmm_fail(err, err_len, dev->vfio, "device %s: VFIO: %s", cfg->name, strerror(-dev->vfio));
@@ -353,7 +368,7 @@ int virq_vmm_create(const struct virq_vmm_config *config, struct virq_vmm **out,
 	vmm->cfg = *config;
 	vmm->arm = config->arch == VIRQ_VMM_ARCH_ARM64;
 	vmm->ndevices = config->ndevices;
-	vmm->sys = vmm->vm = vmm->gic = vmm->its = -1;
+	vmm->sys = vmm->vm = vmm->gic = vmm->its = vmm->kvm_vfio = -1;
 	for (unsigned i = 0; i < VIRQ_VMM_MAX_VCPUS; i++)
 		vmm->vcpu[i].fd = -1;
 	pthread_mutex_init(&vmm->routes_lock, NULL);
@@ -387,6 +402,9 @@ int virq_vmm_create(const struct virq_vmm_config *config, struct virq_vmm **out,
 		ret = vmm_assign(vmm, err, err_len);
 	if (ret == 0)
 		ret = vmm_routes_commit(vmm);
+	/* The kvm-vfio device and REMAPPED's overrides before any irqfd: its first decision is the right one. */
+	for (unsigned d = 0; d < vmm->ndevices && ret == 0; d++)
+		ret = vmm_kvm_vfio_add(&vmm->dev[d], err, err_len);
 	for (unsigned d = 0; d < vmm->ndevices && ret == 0; d++) {
 		struct vmm_device *dev = &vmm->dev[d];
 		ret = dev->cfg.msix_vectors ? vmm_msix_init(dev, err, err_len) : 0;
@@ -644,6 +662,7 @@ struct virq_vmm_report *virq_vmm_report(struct virq_vmm *vmm)
 		struct virq_vcpu *vcpu = virq_vcpu_of_fd(vmm->vcpu[i].fd);
 		r->spurious_eoi[i] = vcpu ? virq_vcpu_spurious_eoi(vcpu) : 0;
 	}
+	vmm_iommu_report(vmm, r);
 	for (unsigned d = 0; d < vmm->ndevices; d++) {
 		struct vmm_device *dev = &vmm->dev[d];
 		unsigned causes = dev->cfg.msix_vectors ? dev->cfg.msix_vectors : 1;
@@ -672,17 +691,27 @@ void virq_vmm_destroy(struct virq_vmm *vmm)
 	if (!vmm)
 		return;
 	virq_vmm_stop(vmm);
+	/*
+	 * Consumers before producers, as KVM and VFIO release them: every irqfd first (a paired vector goes
+	 * back to remapped), then the kvm-vfio device (its overrides, its hold on the VFIO descriptors), then
+	 * the VFIO descriptors and the functions, and the IOMMU once no function is attached (iommu.c).
+	 */
 	for (unsigned d = 0; d < vmm->ndevices; d++) {
 		struct vmm_device *dev = &vmm->dev[d];
 		if (dev->cfg.msix_vectors)
 			vmm_msix_teardown(dev);
 		vmm_intx_teardown(dev);
+	}
+	vmm_kvm_vfio_release(vmm);
+	for (unsigned d = 0; d < vmm->ndevices; d++) {
+		struct vmm_device *dev = &vmm->dev[d];
 		if (dev->vfio >= 0)
 			virq_close(dev->vfio);
 		if (dev->fn)
 			virq_pci_function_destroy(dev->fn);
 		pthread_mutex_destroy(&dev->lock);
 	}
+	vmm_iommu_release(vmm);
 	for (unsigned i = 0; i < vmm->cfg.vcpus; i++)
 		if (vmm->vcpu[i].fd >= 0)
 			virq_close(vmm->vcpu[i].fd);

@@ -13,6 +13,13 @@
  *     the guest's programming of table entry k; a masked entry takes its irqfd away and the VMM watches
  *     the trigger itself, setting the virtual PBA bit, and delivers once at unmask (KVM_SIGNAL_MSI).
  *   - MSI-X (delivery USERSPACE): the VMM watches every trigger and injects with KVM_SIGNAL_MSI.
+ *   - MSI-X (delivery POSTED or REMAPPED, x86 only): wired as IRQFD, and the function sits behind an
+ *     IOMMU the VMM owns (its messages are remappable), and its VFIO descriptor is added to the VM's
+ *     kvm-vfio device, as QEMU does for every VFIO device. Each trigger is then both an irqfd and a VFIO
+ *     vector, which the engine pairs (irq bypass): POSTED leaves the decision to the engine's policy,
+ *     which posts single-destination fixed or lowest-priority routes into the target vCPU's posted-
+ *     interrupt descriptor (no eventfd, no engine thread); REMAPPED pins every vector to the IOMMU's
+ *     remapped path with KVM_DEV_VFIO_DEVICE_UNPOST_IRQ (host handler -> eventfd -> irqfd).
  *   - Device registers and the MSI-X table are MMIO the VMM handles on KVM_EXIT_MMIO.
  *
  * Guest actions: what a guest OS does on its own initiative (mask a vector, move it to another vCPU) is
@@ -46,6 +53,8 @@ enum virq_vmm_delivery {
 	VIRQ_VMM_DELIVERY_IRQFD,     /* MSI/MSI-X: an irqfd per vector on its MSI route */
 	VIRQ_VMM_DELIVERY_RESAMPLE,  /* level INTx: a resampling irqfd + VFIO unmask eventfd */
 	VIRQ_VMM_DELIVERY_USERSPACE, /* MSI-X: the VMM reads the triggers and injects with KVM_SIGNAL_MSI */
+	VIRQ_VMM_DELIVERY_POSTED,    /* MSI-X, x86: IRQFD behind an IOMMU; the engine posts what its policy allows */
+	VIRQ_VMM_DELIVERY_REMAPPED,  /* MSI-X, x86: IRQFD behind an IOMMU, every vector UNPOST_IRQ (remapped) */
 };
 
 enum virq_vmm_driver {
@@ -172,6 +181,14 @@ struct virq_vmm_report {
 	uint64_t elapsed_ns;                    /* since virq_vmm_start() */
 	uint64_t exits;                         /* exits to the VMM (MMIO, MSI-X routing updates), all vCPUs */
 	uint64_t spurious_eoi[VIRQ_VMM_MAX_VCPUS]; /* EOIs with nothing in service, per vCPU */
+	/*
+	 * The VMM's IOMMU (there is one when a device has delivery POSTED or REMAPPED): messages it posted
+	 * into a vCPU's descriptor, remapped to a host IRQ (which signals the trigger eventfd), and dropped
+	 * (a fault, or a message through another function's entry). Whole-VM counts: the IOMMU does not
+	 * count per vector.
+	 */
+	bool iommu;
+	uint64_t iommu_posted, iommu_remapped, iommu_dropped;
 	unsigned nsources;
 	struct virq_vmm_source_report sources[]; /* devices in config order, vectors ascending */
 };
@@ -198,8 +215,18 @@ struct virq_vmm_explanation {
 	uint32_t route_addr_lo, route_data; /* MSI-X: what it says */
 	bool irqfd;                       /* the VFIO trigger is an irqfd on @gsi right now */
 	bool resample;                    /* ... a resampling one whose resamplefd is VFIO's INTx unmask */
-	const char *mode;                 /* "software", "userspace" */
-	char why[160];                    /* the reason for @mode, in words */
+	uint64_t irqfd_signals;           /* MSI-X with an irqfd: trigger signals the irqfds on @gsi consumed
+					   * so far (a posted message never signals the eventfd) */
+	/* MSI-X behind the VMM's IOMMU (delivery POSTED or REMAPPED): the vector's IRTE, -1 otherwise. */
+	int irte_index;
+	uint64_t bypass_posts, bypass_remaps; /* times the engine programmed the IRTE posted / back to remapped */
+	/*
+	 * "posted" (the IOMMU writes the target vCPU's posted-interrupt descriptor), "remapped" (the IOMMU's
+	 * host IRQ signals the trigger eventfd), "software" (no IOMMU: the eventfd, then the irqfd or the
+	 * VMM), "userspace" (KVM_SIGNAL_MSI from the VMM).
+	 */
+	const char *mode;
+	char why[224];                    /* the reason for @mode, in words (the engine's policy for irqfds) */
 	int target_vcpu;                  /* -1 if the source cannot be delivered now (masked, no route) */
 	uint8_t guest_vector;             /* x86: the IDT vector */
 	uint32_t intid;                   /* arm64: the LPI (MSI-X) or SPI (INTx) the guest's GIC raises; else 0 */

@@ -107,6 +107,8 @@ struct vmm_device {
 	uint64_t table_gpa, pba_gpa;           /* [I] */
 	unsigned msix_cap;                     /* [I] config offset of the MSI-X capability (0: none) */
 	bool table_in_engine;                  /* [I] table and PBA registered with KVM_REGISTER_MSIX_MMIO */
+	bool behind_iommu;                     /* [I] attached to vmm->iommu (delivery POSTED or REMAPPED) */
+	bool kvm_vfio_added;                   /* [I] its VFIO descriptor is a file of vmm->kvm_vfio */
 	void *table_copy, *pba_copy;           /* [I] their base_va: the engine's state after a save */
 	pthread_mutex_t lock;                  /* guards the emulated MSI-X state below */
 	uint16_t msix_flags;                   /* [L:lock] the guest's Message Control */
@@ -138,6 +140,8 @@ struct virq_vmm {
 	int gic, its;                   /* [I] arm64: the vGICv3 and ITS device fds (-1: none) */
 	void *ram;                      /* [I] arm64: guest RAM for the GIC's and ITS's tables */
 	struct virq_vm *engine;         /* [I] the VM behind vm, for the native calls (seed 002's bind etc.) */
+	struct virq_iommu *iommu;       /* [I] x86: the IOMMU of POSTED and REMAPPED devices (NULL: none) */
+	int kvm_vfio;                   /* [I] x86: the VM's kvm-vfio device (-1: none) */
 	_Atomic uint64_t exits;         /* [A] exits the vCPU threads handled (MMIO, routing updates) */
 	unsigned ndevices;              /* [I] */
 	struct vmm_device *dev;         /* [I] array */
@@ -206,6 +210,30 @@ bool vmm_msix_masked(struct vmm_device *dev, unsigned vector);
 bool vmm_msix_held(struct vmm_device *dev, unsigned vector);
 void vmm_msix_teardown(struct vmm_device *dev);
 int vmm_routes_commit(struct virq_vmm *vmm);
+
+/* Delivery through an irqfd per vector (the engine injects, or the IOMMU posts): IRQFD, POSTED, REMAPPED. */
+static inline bool vmm_delivery_irqfd(enum virq_vmm_delivery d)
+{
+	return d == VIRQ_VMM_DELIVERY_IRQFD || d == VIRQ_VMM_DELIVERY_POSTED || d == VIRQ_VMM_DELIVERY_REMAPPED;
+}
+
+/* Delivery behind the VMM's IOMMU, with the irq bypass between VFIO and the irqfds: POSTED, REMAPPED. */
+static inline bool vmm_delivery_bypass(enum virq_vmm_delivery d)
+{
+	return d == VIRQ_VMM_DELIVERY_POSTED || d == VIRQ_VMM_DELIVERY_REMAPPED;
+}
+
+/*
+ * iommu.c: the IOMMU and the kvm-vfio device of POSTED and REMAPPED devices. Attach before the function's
+ * VFIO descriptor opens (the IOMMU refuses it after); the kvm-vfio wiring once GSIs are assigned and
+ * before any irqfd exists (so REMAPPED never posts, not even for a moment); teardown in two halves
+ * around closing the VFIO descriptors.
+ */
+int vmm_iommu_attach(struct vmm_device *dev, char *err, size_t err_len);
+int vmm_kvm_vfio_add(struct vmm_device *dev, char *err, size_t err_len);
+void vmm_kvm_vfio_release(struct virq_vmm *vmm);
+void vmm_iommu_release(struct virq_vmm *vmm);
+void vmm_iommu_report(struct virq_vmm *vmm, struct virq_vmm_report *r);
 
 /* intx.c */
 int vmm_intx_init(struct vmm_device *dev, char *err, size_t err_len);

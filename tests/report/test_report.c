@@ -327,6 +327,8 @@ static void test_names(void **state)
 	assert_string_equal(virq_vmm_delivery_name(VIRQ_VMM_DELIVERY_IRQFD), "irqfd");
 	assert_string_equal(virq_vmm_delivery_name(VIRQ_VMM_DELIVERY_RESAMPLE), "resample");
 	assert_string_equal(virq_vmm_delivery_name(VIRQ_VMM_DELIVERY_USERSPACE), "userspace");
+	assert_string_equal(virq_vmm_delivery_name(VIRQ_VMM_DELIVERY_POSTED), "posted");
+	assert_string_equal(virq_vmm_delivery_name(VIRQ_VMM_DELIVERY_REMAPPED), "remapped");
 	assert_string_equal(virq_report_device_name(&f->meta, 1, buf, sizeof(buf)), "legacy0");
 	assert_string_equal(virq_report_device_name(&f->meta, 7, buf, sizeof(buf)), "device 7");
 	assert_string_equal(virq_report_device_name(NULL, 0, buf, sizeof(buf)), "device 0");
@@ -429,7 +431,7 @@ static void test_json_document(void **state)
 	struct json_object *doc = render_json(f);
 
 	const char *top[] = { "name", "arch", "vcpus", "run_ns", "elapsed_ns", "sources", "totals",
-			      "balanced", "spurious_eoi", "expectations" };
+			      "balanced", "spurious_eoi", "iommu", "expectations" };
 	assert_int_equal(json_object_object_length(doc), sizeof(top) / sizeof(top[0]));
 	assert_string_equal(get_str(doc, "name"), "nic-and-legacy");
 	assert_string_equal(get_str(doc, "arch"), "x86_64");
@@ -438,6 +440,7 @@ static void test_json_document(void **state)
 	assert_int_equal(get_u64(doc, "elapsed_ns"), 3001000000ull);
 	assert_true(json_object_get_boolean(get(doc, "balanced", json_type_boolean)));
 	check_u64_array(get(doc, "spurious_eoi", json_type_array), f->report->spurious_eoi, 2);
+	get(doc, "iommu", json_type_null); /* no device behind the VMM's IOMMU */
 
 	struct json_object *expect = get(doc, "expectations", json_type_object);
 	assert_int_equal(get_u64(expect, "met"), 2);
@@ -455,6 +458,40 @@ static void test_json_document(void **state)
 	assert_int_equal(json_object_array_length(sources), f->report->nsources);
 	for (unsigned i = 0; i < f->report->nsources; i++)
 		check_source(json_object_array_get_idx(sources, i), f, &f->report->sources[i]);
+	json_object_put(doc);
+}
+
+/* With the VMM's IOMMU (delivery posted or remapped): its counts end the balance line, zeros included,
+ * and fill the JSON's "iommu" object. */
+static void test_iommu_counts(void **state)
+{
+	struct fixture *f = *state;
+	struct rendered r;
+
+	f->config.devices[0].delivery = VIRQ_VMM_DELIVERY_POSTED;
+	f->report->iommu = true;
+	f->report->iommu_posted = 29989;
+	f->meta.expectations_total = 0;
+	render_table(f, &r);
+	assert_string_equal(r.lines[2], "nic0      0       posted    0      15,012     14,998         14        0     0"
+					"   24 µs   61 µs  1.2 ms");
+	assert_string_equal(r.lines[5], "balance: raised 35,989 = delivered 35,968 + coalesced 21 + pending 0; lost 0;"
+					" IOMMU posted 29,989, remapped 0");
+	free(r.text);
+	f->report->iommu_dropped = 2;
+	render_table(f, &r);
+	assert_string_equal(r.lines[5], "balance: raised 35,989 = delivered 35,968 + coalesced 21 + pending 0; lost 0;"
+					" IOMMU posted 29,989, remapped 0, dropped 2");
+	free(r.text);
+
+	struct json_object *doc = render_json(f);
+	struct json_object *iommu = get(doc, "iommu", json_type_object);
+	assert_int_equal(json_object_object_length(iommu), 3);
+	assert_int_equal(get_u64(iommu, "posted"), 29989);
+	assert_int_equal(get_u64(iommu, "remapped"), 0);
+	assert_int_equal(get_u64(iommu, "dropped"), 2);
+	struct json_object *sources = get(doc, "sources", json_type_array);
+	assert_string_equal(get_str(json_object_array_get_idx(sources, 0), "mode"), "posted");
 	json_object_put(doc);
 }
 
@@ -545,6 +582,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_json_document, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_json_unbalanced_and_no_samples, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_iommu_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_json_escapes_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_progress, setup, teardown),
 	};

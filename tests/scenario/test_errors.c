@@ -80,7 +80,8 @@ static const struct error_case cases[] = {
 	{ "scalar for a mapping", "name: t\nvm: 2\n", "t.yaml:2:1: vm: expected a mapping (key: value), got a single value" },
 	{ "list entry wrong shape", HEAD "guest:\n  - nic0\nrun: 1s\n",
 	  "t.yaml:11:5: guest[0]: expected a mapping (key: value), got a single value" },
-	{ "bad enum", NIC "    delivery: posted\nrun: 1s\n", "t.yaml:7:5: delivery: 'posted' is not one of: irqfd, resample, userspace" },
+	{ "bad enum", NIC "    delivery: polled\nrun: 1s\n",
+	  "t.yaml:7:5: delivery: 'polled' is not one of: irqfd, resample, userspace, posted, remapped" },
 	{ "bad pattern", NIC "    traffic: { pattern: Fixed, rate: 1k/s }\nrun: 1s\n",
 	  "t.yaml:7:16: pattern: 'Fixed' is not one of: fixed, poisson, burst, storm, none" },
 	{ "bad pin", HEAD "  - name: l2\n    pci: 00:05.0\n    intx: { pin: E }\nrun: 1s\n",
@@ -133,8 +134,21 @@ static const struct error_case cases[] = {
 	  "t.yaml:10:49: device l2: delivery irqfd needs msix" },
 	{ "userspace without msix", HEAD "  - { name: l2, pci: 00:05.0, intx: { pin: B }, delivery: userspace }\nrun: 1s\n",
 	  "t.yaml:10:49: device l2: delivery userspace needs msix" },
+	{ "posted without msix", HEAD "  - { name: l2, pci: 00:05.0, intx: { pin: B }, delivery: posted }\nrun: 1s\n",
+	  "t.yaml:10:49: device l2: delivery posted needs msix" },
+	{ "remapped without msix", HEAD "  - { name: l2, pci: 00:05.0, intx: { pin: B }, delivery: remapped }\nrun: 1s\n",
+	  "t.yaml:10:49: device l2: delivery remapped needs msix" },
+	{ "posted on arm64", "name: t\nvm: { arch: arm64, vcpus: 2 }\ndevices:\n  - name: nic0\n    pci: 00:03.0\n"
+	  "    msix: { vectors: 4 }\n    delivery: posted\nrun: 1s\n",
+	  "t.yaml:7:5: device nic0: delivery posted needs VT-d interrupt remapping: x86_64 only (arm64 MSIs go "
+	  "through the ITS; use irqfd)" },
+	{ "remapped on arm64", "name: t\nvm:\n  arch: arm64\ndevices:\n  - { name: nic0, pci: 00:03.0, msix: { vectors: 2 }, "
+	  "delivery: remapped }\nrun: 1s\n",
+	  "t.yaml:5:55: device nic0: delivery remapped needs VT-d interrupt remapping: x86_64 only (arm64 MSIs go "
+	  "through the ITS; use irqfd)" },
 	{ "msix and intx", NIC "    intx: { pin: B }\nrun: 1s\n",
-	  "t.yaml:7:5: device nic0 has both msix and intx; give it one (msix for irqfd or userspace delivery, intx for resample)" },
+	  "t.yaml:7:5: device nic0 has both msix and intx; give it one (msix for irqfd, posted, remapped or userspace "
+	  "delivery, intx for resample)" },
 	{ "no interrupt", NIC "  - { name: n, pci: 00:01.0 }\n", "t.yaml:7:5: device n has no interrupt (expected msix or intx)" },
 	{ "duplicate pci", HEAD "  - { name: nic1, pci: 00:03.0, msix: { vectors: 1 } }\nrun: 1s\n",
 	  "t.yaml:10:19: pci 00:03.0 is used by nic0 and nic1" },
@@ -209,8 +223,15 @@ static const struct error_case cases[] = {
 	/* expectations */
 	{ "unknown field", HEAD "run: 1s\nexpect: [ lots == 0 ]\n",
 	  "t.yaml:11:11: expectation 'lots == 0': unknown field 'lots' (expected one of: raised, delivered, coalesced, "
-	  "pending, lost, stale, handler_runs, vcpu[N], latency.p50, latency.p99, latency.max, balanced, spurious_eoi, or "
-	  "DEVICE.<field>)" },
+	  "pending, lost, stale, handler_runs, vcpu[N], latency.p50, latency.p99, latency.max, balanced, spurious_eoi, "
+	  "posted, remapped, or DEVICE.<field>)" },
+	{ "posted without an IOMMU", HEAD "run: 1s\nexpect:\n  - posted > 0\n",
+	  "t.yaml:12:5: expectation 'posted > 0': posted counts messages the IOMMU posted, and no device here is behind "
+	  "one (give a device delivery posted or remapped)" },
+	{ "remapped per device", NIC "    delivery: remapped\nrun: 1s\nexpect:\n  - nic0.remapped > 0\n",
+	  "t.yaml:10:5: expectation 'nic0.remapped > 0': unknown field 'remapped' (expected one of: raised, "
+	  "delivered, coalesced, pending, lost, stale, handler_runs, vcpu[N], latency.p50, latency.p99, latency.max, "
+	  "balanced)" },
 	{ "unknown device field", HEAD "run: 1s\nexpect:\n  - nic0.spurious_eoi == 0\n",
 	  "t.yaml:12:5: expectation 'nic0.spurious_eoi == 0': unknown field 'spurious_eoi' (expected one of: raised, "
 	  "delivered, coalesced, pending, lost, stale, handler_runs, vcpu[N], latency.p50, latency.p99, latency.max, "

@@ -216,6 +216,22 @@ static void test_file_lines(void **state)
 	assert_string_equal(name, "nic0.vector[3]");
 }
 
+/* posted and remapped read the IOMMU's whole-VM counts, which exist once a device is behind it. */
+static void test_iommu_counts(void **state)
+{
+	struct fixture *f = *state;
+	f->sc->vmm.devices[0].delivery = VIRQ_VMM_DELIVERY_POSTED;
+	f->report->iommu = true;
+	f->report->iommu_posted = 990;
+	f->report->iommu_remapped = 10;
+	check(f, "posted > 0", 1, "got 990");
+	check(f, "posted", 1, "got 990");
+	check(f, "remapped == 0", 0, "got 10");
+	check(f, "not remapped", 0, "got 10");
+	f->report->iommu_remapped = 0;
+	check(f, "remapped == 0", 1, "got 0");
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -223,6 +239,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_totals),      T(test_device_and_source), T(test_latency),     T(test_comparisons),
 		T(test_bare_and_not), T(test_balanced),         T(test_missing_row), T(test_file_lines),
+		T(test_iommu_counts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

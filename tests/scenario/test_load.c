@@ -236,12 +236,41 @@ static void test_arm64(void **state)
 	virq_scenario_free(sc);
 }
 
+/*
+ * delivery posted and remapped load as MSI-X deliveries of an x86 VM (the VMM puts them behind its IOMMU),
+ * and the whole-report fields posted and remapped, which count that IOMMU's messages, are accepted then.
+ */
+static void test_posted_and_remapped(void **state)
+{
+	static const char text[] = "name: p\nvm: { vcpus: 2 }\n"
+	                           "devices:\n"
+	                           "  - { name: nic0, pci: 00:03.0, msix: { vectors: 16 }, delivery: posted }\n"
+	                           "  - { name: nic1, pci: 00:04.0, msix: { vectors: 2 }, delivery: remapped }\n"
+	                           "run: 1s\nexpect: [ posted > 0, remapped > 0, \"not nic1.vector[1].pending\" ]\n";
+	struct virq_scenario *sc = NULL;
+	char err[512] = "";
+	(void)state;
+	if (virq_scenario_load_text("p.yaml", text, strlen(text), &sc, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_int_equal(sc->vmm.arch, VIRQ_VMM_ARCH_X86_64);
+	assert_int_equal(sc->vmm.devices[0].delivery, VIRQ_VMM_DELIVERY_POSTED);
+	assert_int_equal(sc->vmm.devices[0].driver, VIRQ_VMM_DRIVER_NIC);
+	assert_int_equal(sc->vmm.devices[1].delivery, VIRQ_VMM_DELIVERY_REMAPPED);
+	assert_string_equal(virq_vmm_delivery_name(sc->vmm.devices[0].delivery), "posted");
+	assert_string_equal(virq_vmm_delivery_name(sc->vmm.devices[1].delivery), "remapped");
+	assert_int_equal(sc->nexpects, 3);
+	assert_int_equal(sc->expects[0].field, VIRQ_SCENARIO_FIELD_POSTED);
+	assert_int_equal(sc->expects[0].scope, VIRQ_SCENARIO_SCOPE_ALL);
+	assert_int_equal(sc->expects[1].field, VIRQ_SCENARIO_FIELD_REMAPPED);
+	virq_scenario_free(sc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_default),      cmocka_unit_test(test_example_file), cmocka_unit_test(test_steps_file),
 		cmocka_unit_test(test_missing_file), cmocka_unit_test(test_broken_file),  cmocka_unit_test(test_text_length),
-		cmocka_unit_test(test_arm64),
+		cmocka_unit_test(test_arm64),        cmocka_unit_test(test_posted_and_remapped),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,7 +2,8 @@
 /*
  * explain.c - `virq explain [FILE] [SOURCE...]`: boot a scenario (the embedded default without a file),
  * play its scripted steps without the traffic, and print for each source how an interrupt travels:
- * table entry -> GSI -> route -> irqfd -> delivery mode (and why) -> target vCPU and vector.
+ * table entry -> GSI -> route -> (IRTE) -> irqfd -> delivery mode (and why) -> target vCPU and vector. The
+ * mode of an irqfd is the engine's irq-bypass decision: posted, remapped, or software.
  * SOURCE is DEVICE (all its sources), DEVICE.vector[K] or DEVICE.intx.
  */
 #define _GNU_SOURCE
@@ -21,13 +22,15 @@ static void explain_usage(FILE *out)
 		"\n"
 		"Boot the scenario (the embedded default without a file), play its steps without traffic, and\n"
 		"print for each source how its interrupts reach the guest: the MSI-X table entry as the guest\n"
-		"programmed it, the GSI and route the VMM gave it, the irqfd, the delivery mode and why, and the\n"
-		"vCPU and vector it lands on. SOURCE is DEVICE, DEVICE.vector[K] or DEVICE.intx; without one,\n"
-		"every source of every device.\n"
+		"programmed it, the GSI and route the VMM gave it, its IRTE when the device is behind the IOMMU,\n"
+		"the irqfd, the delivery mode (posted, remapped, software or userspace) and why, and the vCPU and\n"
+		"vector it lands on. SOURCE is DEVICE, DEVICE.vector[K] or DEVICE.intx; without one, every source\n"
+		"of every device.\n"
 		"\n"
 		"examples:\n"
 		"  virq explain\n"
 		"  virq explain examples/masked-vectors.yaml nic0.vector[1]\n"
+		"  virq explain examples/posted-retarget-16.yaml nic0.vector[3]\n"
 		"  virq explain examples/many-devices.yaml slow0 legacy1\n");
 }
 
@@ -70,8 +73,15 @@ static void explain_print(const struct virq_scenario *sc, const struct virq_vmm_
 			       e->route_data, (e->route_addr_lo >> 12) & 0xff, e->route_data & 0xff);
 		else
 			printf("  GSI, route   %u: no route yet (the guest has not unmasked the entry)\n", e->gsi);
-		printf("  irqfd        %s\n", e->irqfd ? "the VFIO trigger is an irqfd on this GSI"
-					       : "none: the VMM reads the VFIO trigger");
+		if (e->irte_index >= 0) /* behind the VMM's IOMMU: the message is a handle into its table */
+			printf("  IRTE         %d of the VMM's IOMMU (the device sends a remappable message with this "
+			       "handle)\n", e->irte_index);
+		if (e->irqfd && e->irte_index >= 0)
+			printf("  irqfd        the VFIO trigger is an irqfd on this GSI, paired with the VFIO vector (irq "
+			       "bypass); its eventfd signalled %llu times so far\n", (unsigned long long)e->irqfd_signals);
+		else
+			printf("  irqfd        %s\n", e->irqfd ? "the VFIO trigger is an irqfd on this GSI"
+						       : "none: the VMM reads the VFIO trigger");
 	}
 	printf("  mode         %s: %s\n", e->mode, e->why);
 	/* arm64 names the GIC INTID (an LPI through the ITS, or an SPI) where x86 names the IDT vector. */
