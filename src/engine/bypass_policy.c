@@ -98,6 +98,8 @@ enum virq_bypass_mode virq_bypass_decide(const struct virq_bypass_policy_in *in,
 		return virq_bypass_say(out, R, ovr, "UNPOST_IRQ override");
 	if (in->explicit_only && ovr != VIRQ_BYPASS_FORCE_POST)
 		return virq_bypass_say(out, R, ovr, "automatic bypass off and no POST_IRQ");
+	if (in->held)
+		return virq_bypass_say(out, R, ovr, "%s (held in the pending bit)", in->held);
 	if (!rt || rt->nr_entries == 0)
 		return virq_bypass_say(out, R, ovr, "GSI has no route");
 	if (rt->nr_entries > 1)

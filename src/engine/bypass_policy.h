@@ -55,6 +55,10 @@ struct virq_bypass_policy_in {
 	enum virq_bypass_override override;
 	bool explicit_only;       /* seed-000 model: post only with FORCE_POST */
 	bool no_iommu;            /* the producer cannot post (no interrupt remapping behind it) */
+	/* Non-NULL: the engine's MSI-X table holds this GSI's interrupts now (entry or function masked,
+	 * MSI-X off, or an entry reprogrammed ahead of its route), and says why. Held interrupts must reach
+	 * the entry's pending bit, which only the irqfd path sets: such a GSI is remapped until released. */
+	const char *held;
 };
 
 #define VIRQ_BYPASS_REASON_MAX 96

@@ -28,6 +28,7 @@
 
 #include "bypass/notify.h"
 #include "engine/kvm_vfio.h"
+#include "engine/msix_mmio.h"
 #include "engine/rcu.h"
 #include "engine/vcpu.h"
 #include "engine/vm.h"
@@ -147,12 +148,29 @@ static enum virq_bypass_override virq_vm_bypass_override(void *ctx, uint32_t gsi
 	return dev ? virq_kvm_vfio_override(dev, gsi) : VIRQ_BYPASS_AUTO;
 }
 
+static const char *virq_vm_bypass_held(void *ctx, uint32_t gsi)
+{
+	return virq_msix_gsi_held(ctx, gsi);
+}
+
+static void virq_vm_bypass_paired(void *ctx, bool on)
+{
+	struct virq_vm *vm = ctx;
+
+	if (on)
+		atomic_fetch_add(&vm->bypass_paired, 1);
+	else
+		atomic_fetch_sub(&vm->bypass_paired, 1);
+}
+
 static const struct virq_irqfd_bypass_ops virq_vm_bypass_ops = {
 	.apics = virq_vm_bypass_apics,
 	.apics_done = virq_vm_bypass_apics_done,
 	.desc_addr = virq_vm_bypass_desc_addr,
 	.retargeted = virq_vm_bypass_retargeted,
 	.override = virq_vm_bypass_override,
+	.held = virq_vm_bypass_held,
+	.paired = virq_vm_bypass_paired,
 };
 
 /* @irqfd's GSI in the routing table current now. Caller holds vm->irqfd_lock or vm->lock. */

@@ -24,6 +24,7 @@ static void virq_irqfd_bypass_decide_locked(struct virq_irqfd_bypass *b, bool no
 		.override = b->ops->override ? b->ops->override(b->ctx, b->gsi) : VIRQ_BYPASS_AUTO,
 		.explicit_only = b->explicit_only,
 		.no_iommu = no_iommu,
+		.held = b->ops->held ? b->ops->held(b->ctx, b->gsi) : NULL,
 	};
 
 	in.apics = b->ops->apics(b->ctx, &in.nr_apics);
@@ -86,6 +87,8 @@ static int virq_irqfd_bypass_add_producer(struct virq_bypass_consumer *cons, str
 	struct virq_irqfd_bypass *b = virq_irqfd_bypass_of(cons);
 
 	pthread_mutex_lock(&b->lock);
+	if (b->ops->paired)
+		b->ops->paired(b->ctx, true);
 	b->producer = prod;
 	b->posted = false; /* a fresh producer starts remapped */
 	/* A posting failure leaves the pair in remapped mode, which works: do not fail the pairing. */
@@ -104,6 +107,8 @@ static void virq_irqfd_bypass_del_producer(struct virq_bypass_consumer *cons, st
 			virq_irqfd_bypass_affinity(b, NULL); /* detach always returns to remapped */
 		b->posted = false;
 		b->producer = NULL;
+		if (b->ops->paired)
+			b->ops->paired(b->ctx, false);
 	}
 	pthread_mutex_unlock(&b->lock);
 }

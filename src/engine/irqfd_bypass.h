@@ -50,6 +50,12 @@ struct virq_irqfd_bypass_ops {
 			   const struct virq_bypass_vcpu_info *to);
 	/* Optional: the kvm-vfio override for @gsi (virq_kvm_vfio_override); NULL = always AUTO. */
 	enum virq_bypass_override (*override)(void *ctx, uint32_t gsi);
+	/* Optional: why the engine's MSI-X table holds @gsi's interrupts now, NULL when it does not
+	 * (virq_msix_gsi_held). Whoever changes that answer re-decides afterwards. */
+	const char *(*held)(void *ctx, uint32_t gsi);
+	/* Optional: a producer was paired (true, before the first decision with it) or unpaired (false,
+	 * after the last). Lets the VM skip re-deciding when nothing is paired. */
+	void (*paired)(void *ctx, bool on);
 };
 
 struct virq_irqfd_bypass {

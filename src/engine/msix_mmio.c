@@ -180,15 +180,58 @@ static bool virq_msix_route_equals_entry(const uint32_t route[3], const struct v
 
 /* ---- delivery ---------------------------------------------------------------------------------------- */
 
-/* seq_cst loads: the second half of the Dekker pairs described at the top. */
-static bool virq_msix_deliverable(const struct virq_msix_entry *e)
+/* Why @e cannot deliver now, or NULL when it can. seq_cst loads: the second half of the Dekker pairs
+ * described at the top. */
+static const char *virq_msix_why_held(const struct virq_msix_entry *e)
 {
 	if (atomic_load(&e->word[VIRQ_MSIX_CTRL]) & PCI_MSIX_ENTRY_CTRL_MASKBIT)
-		return false;
+		return "MSI-X entry masked";
 	if (atomic_load(&e->held))
-		return false;
+		return "MSI-X entry reprogrammed, route not yet updated";
 	uint16_t control = atomic_load(&e->dev->control);
-	return (control & PCI_MSIX_FLAGS_ENABLE) && !(control & PCI_MSIX_FLAGS_MASKALL);
+	if (!(control & PCI_MSIX_FLAGS_ENABLE))
+		return "MSI-X disabled";
+	if (control & PCI_MSIX_FLAGS_MASKALL)
+		return "MSI-X function masked";
+	return NULL;
+}
+
+static bool virq_msix_deliverable(const struct virq_msix_entry *e)
+{
+	return virq_msix_why_held(e) == NULL;
+}
+
+const char *virq_msix_gsi_held(struct virq_vm *vm, uint32_t gsi)
+{
+	const char *why = NULL;
+
+	if (gsi >= KVM_MAX_IRQ_ROUTES)
+		return NULL;
+	virq_rcu_read_lock();
+	const struct virq_msix_entry *e = virq_rcu_deref(vm->msix_gsi[gsi]);
+	if (e)
+		why = virq_msix_why_held(e);
+	virq_rcu_read_unlock();
+	return why;
+}
+
+/*
+ * Whether an entry holds its interrupts changed: a vector posted by the IOMMU would bypass the mask and
+ * the pending bit, so its irqfd is re-decided (remapped while held, posted again once released). Free
+ * when no irqfd of the VM is paired with a host producer. Outside RCU read-side sections: the
+ * re-decision takes vm->irqfd_lock. @gsi VIRQ_MSIX_NO_GSI (unbound): nothing to do.
+ */
+static void virq_msix_bypass_recheck(struct virq_vm *vm, uint32_t gsi)
+{
+	if (gsi != VIRQ_MSIX_NO_GSI && atomic_load(&vm->bypass_paired) != 0)
+		virq_irqfd_bypass_gsi_changed(vm, gsi);
+}
+
+/* The same for changes that touch many entries (function mask, restore, unregistration, routes). */
+static void virq_msix_bypass_recheck_all(struct virq_vm *vm)
+{
+	if (atomic_load(&vm->bypass_paired) != 0)
+		virq_irqfd_bypass_update_all(vm, false);
 }
 
 static int virq_msix_fan_out(struct virq_vm *vm, const struct virq_routing *rt, uint32_t gsi, uint64_t raise_ns)
@@ -262,6 +305,8 @@ static void virq_msix_hold_locked(struct virq_vm *vm, struct virq_msix_entry *e)
 
 void virq_msix_routing_changed(struct virq_vm *vm)
 {
+	bool released = false;
+
 	virq_rcu_read_lock();
 	const struct virq_msix_set *set = virq_rcu_deref(vm->msix);
 	const struct virq_routing *rt = virq_rcu_deref(vm->routing);
@@ -277,13 +322,17 @@ void virq_msix_routing_changed(struct virq_vm *vm)
 			pthread_mutex_lock(&dev->lock);
 			bool valid = virq_msix_route_of(rt, atomic_load(&e->gsi), route);
 			if (valid != e->snap_valid || (valid && memcmp(route, e->snap, sizeof(route)) != 0) ||
-			    (valid && virq_msix_route_equals_entry(route, e)))
+			    (valid && virq_msix_route_equals_entry(route, e))) {
 				atomic_store(&e->held, false);
+				released = true;
+			}
 			pthread_mutex_unlock(&dev->lock);
 		}
 		virq_msix_replay_dev(vm, dev);
 	}
 	virq_rcu_read_unlock();
+	if (released)
+		virq_msix_bypass_recheck_all(vm);
 }
 
 /* ---- guest accesses ---------------------------------------------------------------------------------- */
@@ -323,10 +372,10 @@ enum virq_msix_access virq_msix_mmio_read(struct virq_vm *vm, uint64_t addr, uns
 	return VIRQ_MSIX_HANDLED;
 }
 
-/* Store the guest's words into @e. Returns whether address or data changed; *unmasked if the mask bit
- * went from 1 to 0. Caller holds dev->lock. */
+/* Store the guest's words into @e. Returns whether address or data changed; *toggled if the mask bit
+ * changed, *unmasked if it went from 1 to 0. Caller holds dev->lock. */
 static bool virq_msix_store_locked(struct virq_msix_entry *e, unsigned first, unsigned size, uint64_t value,
-				   bool *unmasked)
+				   bool *toggled, bool *unmasked)
 {
 	bool changed = false;
 
@@ -339,6 +388,7 @@ static bool virq_msix_store_locked(struct virq_msix_entry *e, unsigned first, un
 			changed |= old != v;
 		} else if ((old ^ v) & PCI_MSIX_ENTRY_CTRL_MASKBIT) {
 			atomic_fetch_add_explicit(&e->dev->counts.mask_changes, 1, memory_order_relaxed);
+			*toggled = true;
 			*unmasked = !(v & PCI_MSIX_ENTRY_CTRL_MASKBIT);
 		}
 	}
@@ -349,7 +399,7 @@ enum virq_msix_access virq_msix_mmio_write(struct virq_vm *vm, uint64_t addr, un
 					   struct kvm_msix_routing_update *update)
 {
 	enum virq_msix_access ret = VIRQ_MSIX_HANDLED;
-	bool changed, unmasked = false;
+	bool changed, toggled = false, unmasked = false;
 
 	virq_rcu_read_lock();
 	struct virq_msix_region *r = virq_msix_find(vm, addr);
@@ -368,7 +418,8 @@ enum virq_msix_access virq_msix_mmio_write(struct virq_vm *vm, uint64_t addr, un
 	}
 	struct virq_msix_entry *e = &dev->entries[off / PCI_MSIX_ENTRY_SIZE];
 	pthread_mutex_lock(&dev->lock);
-	changed = virq_msix_store_locked(e, (unsigned)(off % PCI_MSIX_ENTRY_SIZE) / 4, size, value, &unmasked);
+	changed = virq_msix_store_locked(e, (unsigned)(off % PCI_MSIX_ENTRY_SIZE) / 4, size, value, &toggled,
+					 &unmasked);
 	if (changed)
 		virq_msix_hold_locked(vm, e);
 	bool unbound = atomic_load(&e->gsi) == VIRQ_MSIX_NO_GSI;
@@ -385,10 +436,14 @@ enum virq_msix_access virq_msix_mmio_write(struct virq_vm *vm, uint64_t addr, un
 		atomic_fetch_add_explicit(&dev->counts.routing_exits, 1, memory_order_relaxed);
 		ret = VIRQ_MSIX_EXIT;
 	}
+	uint32_t gsi = atomic_load(&e->gsi);
 	pthread_mutex_unlock(&dev->lock);
 	virq_msix_replay(vm, e);
 	virq_rcu_read_unlock();
-	/* Deliveries that decided on the old address/data finish before the guest's write completes. */
+	/* Before the guest's write completes: a masked or reprogrammed vector stops being posted... */
+	if (changed || toggled)
+		virq_msix_bypass_recheck(vm, gsi);
+	/* ...and deliveries that decided on the old address/data have finished. */
 	if (changed)
 		virq_rcu_synchronize();
 	return ret;
@@ -650,6 +705,7 @@ int virq_vm_unregister_msix_mmio(struct virq_vm *vm, const struct kvm_msix_mmio_
 	if (!dev->table && !dev->pba) {
 		virq_msix_unbind_all_locked(vm, dev);
 		virq_msix_dev_free(dev);
+		virq_msix_bypass_recheck_all(vm); /* its GSIs are no longer held by any table */
 	}
 out_unlock:
 	pthread_mutex_unlock(&vm->msix_lock);
@@ -693,6 +749,9 @@ int virq_vm_msix_mmio_bind(struct virq_vm *vm, uint32_t dev_id, uint32_t entry, 
 	/* Every raise that may have missed the new binding ends before the call returns. */
 	virq_rcu_synchronize();
 	virq_msix_replay(vm, e);
+	if (old != gsi)
+		virq_msix_bypass_recheck(vm, old);
+	virq_msix_bypass_recheck(vm, gsi);
 out_unlock:
 	pthread_mutex_unlock(&vm->msix_lock);
 	return ret;
@@ -706,6 +765,7 @@ int virq_vm_msix_mmio_set_control(struct virq_vm *vm, uint32_t dev_id, uint16_t 
 		/* seq_cst: first half of the Dekker pair, as an unmask of one entry. */
 		atomic_store(&dev->control, msg_ctrl & VIRQ_MSIX_CONTROL_BITS);
 		virq_msix_replay_dev(vm, dev);
+		virq_msix_bypass_recheck_all(vm);
 	}
 	pthread_mutex_unlock(&vm->msix_lock);
 	return dev ? 0 : -ENXIO;
@@ -752,6 +812,7 @@ int virq_vm_msix_mmio_restore(struct virq_vm *vm, uint32_t dev_id)
 			virq_msix_load_locked(dev, dev->pba, true);
 		pthread_mutex_unlock(&dev->lock);
 		virq_msix_replay_dev(vm, dev);
+		virq_msix_bypass_recheck_all(vm);
 	}
 	pthread_mutex_unlock(&vm->msix_lock);
 	return ret;

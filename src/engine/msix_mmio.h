@@ -36,6 +36,10 @@ enum virq_msix_access virq_msix_mmio_write(struct virq_vm *vm, uint64_t addr, un
 int virq_msix_raise(struct virq_vm *vm, struct virq_msix_entry *entry, const struct virq_routing *rt,
 		    uint32_t gsi, uint64_t raise_ns, bool *held);
 
+/* The bypass policy (irqfd.c): why the entry bound to @gsi holds its interrupts now ("MSI-X entry
+ * masked", ...), or NULL if no entry is bound or it delivers. Any thread, any context. */
+const char *virq_msix_gsi_held(struct virq_vm *vm, uint32_t gsi);
+
 /* routing.c: a new routing table is published and a grace period has passed. No lock held. */
 void virq_msix_routing_changed(struct virq_vm *vm);
 

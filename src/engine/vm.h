@@ -92,6 +92,9 @@ struct virq_vm {
 	/* x86: the kvm-vfio device (vm_kvm_vfio.c), whose POST/UNPOST overrides bypass decisions read. Set
 	 * and cleared under vm->lock; read (acquire) by deciders, each under its irqfd's bypass lock. */
 	struct virq_kvm_vfio *_Atomic kvm_vfio;
+	/* x86: irqfds paired with a host producer. MSI-X table changes re-decide bypass only when non-zero
+	 * (seq_cst: paired before deciding, against "table changed, then read this"). */
+	_Atomic unsigned bypass_paired;
 
 	struct virq_gsi_stats gsi_stats[KVM_MAX_IRQ_ROUTES];
 };
@@ -131,7 +134,9 @@ void virq_irqfd_release_all(struct virq_vm *vm);
  * when @reroute (caller holds vm->lock, the routing writer), else with its cached route (the vCPUs
  * changed). Takes vm->irqfd_lock. */
 void virq_irqfd_bypass_update_all(struct virq_vm *vm, bool reroute);
-/* The kvm-vfio override of @gsi changed: re-decide the bypassed irqfds on it. Takes vm->irqfd_lock. */
+/* The kvm-vfio override of @gsi changed, or whether the MSI-X table holds it: re-decide the bypassed
+ * irqfds on it. Takes vm->irqfd_lock: never call it inside an RCU read-side section (irqfd shutdown
+ * waits for a grace period under that lock). */
 void virq_irqfd_bypass_gsi_changed(struct virq_vm *vm, uint32_t gsi);
 void virq_irqfd_reap_closed(struct virq_vm *vm);
 void virq_poller_init(struct virq_poller *poller);

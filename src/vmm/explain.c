@@ -77,7 +77,6 @@ static void explain_irqfd_path(struct vmm_device *dev, unsigned k, struct virq_v
 		out->mode = "posted";
 		snprintf(out->why, sizeof(out->why), "%s (the IOMMU writes vCPU %u's posted-interrupt descriptor: "
 			 "no eventfd, no engine thread)", explain_reason(st.reason, "posted"), st.vcpu);
-		/* Where the IOMMU posts it, held or not (explain_msix says why a held one still lands). */
 		out->target_vcpu = (int)st.vcpu;
 		out->guest_vector = st.vector;
 	} else if (st.path == VIRQ_IRQFD_PATH_REMAPPED && dev->behind_iommu) {
@@ -133,14 +132,9 @@ static void explain_msix(struct vmm_device *dev, unsigned k, struct virq_vmm_exp
 	}
 	const char *why_held = !out->msix_enabled ? "MSI-X is disabled"
 			       : out->function_masked ? "the function is masked" : "the entry is masked";
-	/*
-	 * A posted vector is held only if its irqfd, and with it the pairing, is gone (the table in the VMM).
-	 * The engine's own table does not yet stop the IOMMU posting a masked entry: say so, never "held".
-	 */
-	if (held && !strcmp(out->mode, "posted"))
-		snprintf(out->why + strlen(out->why), sizeof(out->why) - strlen(out->why),
-			 "; %s, but the engine's table does not hold posted messages yet: they still land", why_held);
-	else if (held)
+	/* A held vector is never posted: the engine remaps it while its table holds it (the reason says
+	 * so), and with the table in the VMM its irqfd, and with it the pairing, is gone. */
+	if (held)
 		snprintf(out->why + strlen(out->why), sizeof(out->why) - strlen(out->why), "; held now: %s", why_held);
 }
 

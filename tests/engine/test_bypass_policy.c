@@ -210,6 +210,29 @@ static void test_explicit_mode(void **state)
 	       "remapped: UNPOST_IRQ override");
 }
 
+/* An MSI-X entry the engine's table holds (masked, ...) is remapped, even under POST_IRQ, so its
+ * messages reach the pending bit; the rule comes after the overrides and before the route's shape. */
+static void test_held_by_the_msix_table(void **state)
+{
+	struct vm *vm = *state;
+	struct virq_bypass_route rt = msi(1, false, false, 0, 0x41);
+	struct virq_bypass_policy_in in = { .route = &rt, .apics = vm->apic, .nr_apics = NR,
+					    .held = "MSI-X entry masked" };
+	struct virq_bypass_decision d;
+
+	assert_int_equal(virq_bypass_decide(&in, &d), VIRQ_BYPASS_REMAPPED);
+	assert_string_equal(d.reason, "remapped: MSI-X entry masked (held in the pending bit)");
+	in.override = VIRQ_BYPASS_FORCE_POST;
+	assert_int_equal(virq_bypass_decide(&in, &d), VIRQ_BYPASS_REMAPPED);
+	assert_string_equal(d.reason, "remapped: POST_IRQ refused: MSI-X entry masked (held in the pending bit)");
+	in.override = VIRQ_BYPASS_FORCE_REMAP;
+	virq_bypass_decide(&in, &d);
+	assert_string_equal(d.reason, "remapped: UNPOST_IRQ override");
+	in.override = VIRQ_BYPASS_AUTO;
+	in.held = NULL;
+	assert_int_equal(virq_bypass_decide(&in, &d), VIRQ_BYPASS_POSTED);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -224,6 +247,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_iommu, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_overrides, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_explicit_mode, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_held_by_the_msix_table, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -278,6 +278,54 @@ static void test_posted_masked_with_the_table_in_the_vmm(void **state)
 	virq_vmm_destroy(vmm);
 }
 
+/*
+ * The same with the table in the engine (the default): the irqfd and its pairing stay, so the engine
+ * must stop posting the vector itself while the entry is masked, or its messages would skip the pending
+ * bit. Masked: remapped, held in the pending bit; unmasked: delivered once, then posted again.
+ */
+static void test_posted_masked_with_the_table_in_the_engine(void **state)
+{
+	(void)state;
+	struct virq_vmm_config cfg;
+	config_posted(&cfg, VIRQ_VMM_DELIVERY_POSTED);
+	struct virq_vmm *vmm = vmm_started(&cfg);
+
+	raise_one(vmm, 0, 2);
+	struct virq_vmm_report *r = settled_report(vmm);
+	uint64_t posted0 = r->iommu_posted, remapped0 = r->iommu_remapped;
+	assert_int_equal(posted0, 1);
+	free(r);
+
+	assert_int_equal(virq_vmm_guest_action(vmm, 0), 0); /* mask v2 */
+	struct virq_vmm_explanation e = explain(vmm, 0, 2);
+	assert_string_equal(e.mode, "remapped");
+	assert_true(e.irqfd);
+	assert_contains(e.why, "MSI-X entry masked (held in the pending bit)");
+	assert_contains(e.why, "held now: the entry is masked");
+	assert_int_equal(virq_vmm_raise(vmm, 0, 2), 0);
+	assert_int_equal(virq_vmm_raise(vmm, 0, 2), 0);
+	r = settled_report(vmm);
+	assert_int_equal(row(r, 0, 2)->pending, 1);
+	assert_int_equal(row(r, 0, 2)->coalesced, 1);
+	assert_int_equal(row(r, 0, 2)->delivered, 1);
+	assert_int_equal(r->iommu_posted, posted0); /* nothing posted while masked */
+	assert_true(r->iommu_remapped > remapped0);
+	free(r);
+
+	assert_int_equal(virq_vmm_guest_action(vmm, 1), 0); /* unmask: the pending one, once */
+	assert_int_equal(virq_vmm_settle(vmm, SETTLE_NS), 0);
+	assert_string_equal(explain(vmm, 0, 2).mode, "posted");
+	raise_one(vmm, 0, 2);
+	r = settled_report(vmm);
+	assert_int_equal(row(r, 0, 2)->pending, 0);
+	assert_int_equal(row(r, 0, 2)->delivered, 3);
+	assert_int_equal(row(r, 0, 2)->handler_runs, 3);
+	assert_int_equal(row(r, 0, 2)->lost, 0);
+	assert_int_equal(r->iommu_posted, posted0 + 1);
+	free(r);
+	virq_vmm_destroy(vmm);
+}
+
 /* VT-d posting on an arm64 VM is refused before anything is built, naming the device. */
 static void test_posted_needs_x86(void **state)
 {
@@ -314,6 +362,7 @@ int main(void)
 		cmocka_unit_test(test_posted_follows_a_retarget),
 		cmocka_unit_test(test_remapped_delivery),
 		cmocka_unit_test(test_posted_masked_with_the_table_in_the_vmm),
+		cmocka_unit_test(test_posted_masked_with_the_table_in_the_engine),
 		cmocka_unit_test(test_posted_needs_x86),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
