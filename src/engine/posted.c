@@ -67,15 +67,33 @@ void virq_posted_notify_handler(void *ctx, uint32_t ndst, uint8_t nv)
 		return;
 	}
 	virq_posted_count(&p->notify_wakeup);
+	/*
+	 * Kick after unlocking: the woken vCPU's first step (unblock) takes this very lock, and woken on our
+	 * core it would preempt us inside the critical section and sleep on the mutex (3 more syscalls and
+	 * a second switch per wakeup, measured by posted_halted_syscalls_per_delivery). A kick reference
+	 * keeps each vCPU alive until its kick is done (virq_posted_vcpu_destroy waits for it); a list
+	 * longer than the batch kicks the rest under the lock, as before.
+	 */
+	struct virq_posted_vcpu *batch[VIRQ_POSTED_KICK_BATCH];
+	unsigned n = 0;
 	struct virq_posted_pcpu *cpu = &p->cpu[ndst];
 	pthread_mutex_lock(&cpu->lock);
 	for (struct virq_posted_vcpu *pv = cpu->head; pv; pv = pv->blocked_next) {
-		if (virq_posted_desc_on(&pv->desc)) {
-			virq_posted_count(&p->kicks);
+		if (!virq_posted_desc_on(&pv->desc))
+			continue;
+		virq_posted_count(&p->kicks);
+		if (n < VIRQ_POSTED_KICK_BATCH) {
+			atomic_fetch_add_explicit(&pv->kick_refs, 1, memory_order_relaxed);
+			batch[n++] = pv;
+		} else {
 			pv->ops->kick(pv->ctx);
 		}
 	}
 	pthread_mutex_unlock(&cpu->lock);
+	for (unsigned i = 0; i < n; i++) {
+		batch[i]->ops->kick(batch[i]->ctx);
+		atomic_fetch_sub_explicit(&batch[i]->kick_refs, 1, memory_order_release);
+	}
 }
 
 int virq_posted_pcpus_install(struct virq_posted_pcpus *p)
@@ -108,6 +126,11 @@ void virq_posted_vcpu_init(struct virq_posted_vcpu *pv, struct virq_posted_pcpus
 	atomic_init(&pv->folds, 0);
 	atomic_init(&pv->folded, 0);
 	atomic_init(&pv->block_pending, 0);
+	atomic_init(&pv->sw_posts, 0);
+	atomic_init(&pv->sw_notified, 0);
+	atomic_init(&pv->kick_refs, 0);
+	for (unsigned v = 0; v < 256; v++)
+		atomic_init(&pv->raise_ns[v], 0);
 }
 
 uint64_t virq_posted_vcpu_desc_addr(const struct virq_posted_vcpu *pv)
@@ -142,6 +165,9 @@ void virq_posted_vcpu_destroy(struct virq_posted_vcpu *pv)
 	if (virq_posted_vcpu_blocked(pv))
 		virq_posted_unlink(pv);
 	virq_posted_desc_set_sn(&pv->desc);
+	/* Off the list, so no new kick reference; wait out a handler still kicking us (a few µs). */
+	while (atomic_load_explicit(&pv->kick_refs, memory_order_acquire))
+		sched_yield();
 }
 
 void virq_posted_vcpu_running(struct virq_posted_vcpu *pv, int pcpu)
@@ -196,39 +222,55 @@ void virq_posted_vcpu_unblock(struct virq_posted_vcpu *pv)
 	virq_posted_desc_set_nv_ndst(&pv->desc, VIRQ_POSTED_INTR_VECTOR, (uint32_t)pv->pcpu);
 }
 
-unsigned virq_posted_vcpu_fold(struct virq_posted_vcpu *pv, _Atomic uint64_t irr[4])
-{
-	return virq_posted_vcpu_fold_stamp(pv, irr, NULL);
-}
-
-/* Stamp the raise time of every vector in @pir with the fold time: a post carries no time of its own
- * (neither does the hardware's), and the LAPIC's ack reports raise_ns[v] as the request's raise time. */
-static void virq_posted_stamp(const uint64_t pir[4], _Atomic uint64_t raise_ns[256])
+static uint64_t virq_posted_now_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts); /* vDSO: no syscall */
-	uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-	for (unsigned i = 0; i < 4; i++)
-		for (uint64_t w = pir[i]; w; w &= w - 1)
-			atomic_store_explicit(&raise_ns[i * 64 + (unsigned)__builtin_ctzll(w)], now,
-					      memory_order_relaxed);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-unsigned virq_posted_vcpu_fold_stamp(struct virq_posted_vcpu *pv, _Atomic uint64_t irr[4],
-				     _Atomic uint64_t raise_ns[256])
+/*
+ * Take PIR into @pir and, for every vector taken, its software post's stamp into @stamp[v] (0 when it
+ * has none). The stamp is read after the PIR exchange that acquired the post's bit, so a post's own stamp
+ * is seen; a later post of the same vector that stored its stamp in between lends this request its
+ * (later) time and leaves its own bit for the next fold with none: a latency understated by at most the
+ * gap between the two, never a stale time. Returns whether anything was taken. Owner.
+ */
+static bool virq_posted_take(struct virq_posted_vcpu *pv, uint64_t pir[4], uint64_t *stamp)
+{
+	/* The op-boundary fast path: a relaxed load. ON stays set until a fold clears it, so a late view
+	 * only delays the fold to the next boundary; the take below is seq_cst. */
+	if (!virq_posted_vcpu_pending(pv))
+		return false;
+	if (!virq_posted_desc_take(&pv->desc, pir))
+		return false;
+	for (unsigned i = 0; i < 4; i++)
+		for (uint64_t w = pir[i]; w; w &= w - 1) {
+			unsigned v = i * 64 + (unsigned)__builtin_ctzll(w);
+			/* Exchange only a stamp that is there: device posts leave none, and a load is cheaper. */
+			uint64_t ns = atomic_load_explicit(&pv->raise_ns[v], memory_order_relaxed);
+			if (ns)
+				ns = atomic_exchange_explicit(&pv->raise_ns[v], 0, memory_order_relaxed);
+			if (stamp)
+				stamp[v] = ns;
+		}
+	return true;
+}
+
+static void virq_posted_count_fold(struct virq_posted_vcpu *pv, unsigned n)
+{
+	virq_posted_count(&pv->folds);
+	atomic_fetch_add_explicit(&pv->folded, n, memory_order_relaxed);
+}
+
+unsigned virq_posted_vcpu_fold(struct virq_posted_vcpu *pv, _Atomic uint64_t irr[4])
 {
 	uint64_t pir[4];
 	unsigned n = 0;
 
-	/* The op-boundary fast path: a relaxed load. ON stays set until a fold clears it, so a late view
-	 * only delays the fold to the next boundary; the take below is seq_cst. */
-	if (!virq_posted_vcpu_pending(pv))
+	if (!virq_posted_take(pv, pir, NULL))
 		return 0;
-	if (!virq_posted_desc_take(&pv->desc, pir))
-		return 0;
-	if (raise_ns)
-		virq_posted_stamp(pir, raise_ns); /* before IRR: the IRR's release publishes the stamps */
 	for (unsigned i = 0; i < 4; i++) {
 		if (pir[i]) {
 			/* Release, as the LAPIC's own accept sets IRR: the IRR reader acquires. */
@@ -236,7 +278,42 @@ unsigned virq_posted_vcpu_fold_stamp(struct virq_posted_vcpu *pv, _Atomic uint64
 			n += (unsigned)__builtin_popcountll(pir[i]);
 		}
 	}
-	virq_posted_count(&pv->folds);
-	atomic_fetch_add_explicit(&pv->folded, n, memory_order_relaxed);
+	virq_posted_count_fold(pv, n);
 	return n;
 }
+
+unsigned virq_posted_vcpu_fold_lapic(struct virq_posted_vcpu *pv, struct virq_lapic *apic)
+{
+	uint64_t pir[4], stamp[256], now;
+
+	if (!virq_posted_take(pv, pir, stamp))
+		return 0;
+	now = virq_posted_now_ns();
+	/* Before IRR: virq_lapic_update_irr's release publishes the raise times with the bits. */
+	for (unsigned i = 0; i < 4; i++)
+		for (uint64_t w = pir[i]; w; w &= w - 1) {
+			unsigned v = i * 64 + (unsigned)__builtin_ctzll(w);
+			atomic_store_explicit(&apic->raise_ns[v], stamp[v] ? stamp[v] : now, memory_order_relaxed);
+		}
+	unsigned n = virq_lapic_update_irr(apic, pir);
+	virq_posted_count_fold(pv, n);
+	return n;
+}
+
+static unsigned virq_posted_lapic_set_intr_ready(void *ctx, uint8_t vector, uint64_t raise_ns)
+{
+	struct virq_posted_vcpu *pv = ctx;
+
+	/* The stamp first: the PIR bit's seq_cst RMW releases it to the fold that takes the bit. A request
+	 * that coalesces into a pending bit moves the stamp later, as the software path's raise_ns does. */
+	atomic_store_explicit(&pv->raise_ns[vector], raise_ns, memory_order_relaxed);
+	struct virq_posted_result r = virq_posted_desc_post(&pv->desc, vector, true);
+	virq_posted_count(&pv->sw_posts);
+	if (r.notify)
+		virq_posted_count(&pv->sw_notified);
+	return (r.coalesced ? VIRQ_LAPIC_INTR_COALESCED : 0u) | (r.notify ? VIRQ_LAPIC_INTR_NOTIFY : 0u);
+}
+
+const struct virq_lapic_intr_ops virq_posted_lapic_intr_ops = {
+	.set_intr_ready = virq_posted_lapic_set_intr_ready,
+};

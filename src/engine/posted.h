@@ -23,9 +23,16 @@
  * several locks, as KVM's per-CPU wakeup lists do, so a wakeup walks a short list. Correctness needs
  * only that a blocked vCPU's NDST names the list it sits on, which block() sets under that list's lock.
  *
+ * Software posting (APICv, KVM's vmx_deliver_posted_interrupt): virq_posted_lapic_intr_ops is the LAPIC
+ * ops override (irqchip/x86/lapic.h) that records a software delivery (irqfd injection, KVM_SIGNAL_MSI,
+ * IOAPIC, IPI) in the same descriptor, so device and software requests share one path: PIR bit (with a
+ * per-vector raise time written before it), ON, and a kick of the vCPU when ON went 0 -> 1. Installed by
+ * the engine per vCPU (vcpu.h, virq_vcpu_set_apicv; docs/posted.md "The LAPIC ops override").
+ *
  * Threads: the owner thread (the vCPU's KVM_RUN thread) calls running/sched_out/block/unblock/fold; the
- * posting side (any thread) only touches the descriptor; the wakeup handler (the posting thread, inside
- * virq_bypass_notify) takes one list lock and calls ops->kick for each blocked vCPU with ON set.
+ * posting side (any thread) only touches the descriptor and the raise-time stamps; the wakeup handler (the
+ * posting thread, inside virq_bypass_notify) takes one list lock and calls ops->kick for each blocked vCPU
+ * with ON set.
  */
 #ifndef VIRQ_ENGINE_POSTED_H
 #define VIRQ_ENGINE_POSTED_H
@@ -36,6 +43,7 @@
 #include <stdint.h>
 
 #include "bypass/posted_desc.h"
+#include "irqchip/x86/lapic.h"
 
 /* Number of pCPU buckets (blocked lists). A power of two; CPU numbers beyond it wrap. */
 #define VIRQ_POSTED_NR_PCPUS 64
@@ -65,6 +73,9 @@ struct virq_posted_pcpus {
 	_Atomic uint64_t kicks;          /* [A] vCPUs kicked by the wakeup handler */
 };
 
+/* Blocked vCPUs one wakeup notification kicks after dropping the list lock (the rest: under it). */
+#define VIRQ_POSTED_KICK_BATCH 16
+
 struct virq_posted_vcpu {
 	struct virq_posted_desc desc;          /* [A] first, so it is 64-byte aligned; its address goes into
 						* posted IRTEs (virq_posted_vcpu_desc_addr) */
@@ -80,6 +91,13 @@ struct virq_posted_vcpu {
 	_Atomic uint64_t folds;                /* [A] folds that took at least one bit */
 	_Atomic uint64_t folded;               /* [A] PIR bits moved into IRR */
 	_Atomic uint64_t block_pending;        /* [A] block() found ON already set (KVM's self-IPI) */
+	_Atomic uint64_t sw_posts;             /* [A] software posts (virq_posted_lapic_intr_ops) */
+	_Atomic uint64_t sw_notified;          /* [A] of those, posts that set ON and kicked the vCPU */
+	_Atomic unsigned kick_refs;            /* [A] wakeup handlers about to kick us (taken under the list
+						* lock, dropped after the kick) */
+	/* [A] raise time of a software post, written before its PIR bit, taken (reset to 0) by the fold that
+	 * takes the bit; 0: the request carries no time (device posts), the fold stamps its own. */
+	_Atomic uint64_t raise_ns[256];
 };
 
 /* Set up the pCPU buckets. 0 or -errno (pthread_mutex_init). */
@@ -133,14 +151,27 @@ void virq_posted_vcpu_unblock(struct virq_posted_vcpu *pv);
 
 /*
  * Owner, at every op boundary: if ON is set, take PIR (clear ON, then exchange each word) and OR it into
- * @irr, a 256-bit IRR the LAPIC keeps as atomics (struct virq_lapic irr). Returns the number of bits
- * taken. With ON clear it is one relaxed load: no syscall, no lock, no store.
+ * @irr, a 256-bit IRR kept as atomics. Returns the number of bits taken. With ON clear it is one relaxed
+ * load: no syscall, no lock, no store. (The engine uses virq_posted_vcpu_fold_lapic; this one is for a
+ * bare IRR.)
  */
 unsigned virq_posted_vcpu_fold(struct virq_posted_vcpu *pv, _Atomic uint64_t irr[4]);
-/* The same, stamping raise_ns[v] (the LAPIC's raise times, may be NULL) with the fold time for every
- * vector taken, before it appears in @irr. */
-unsigned virq_posted_vcpu_fold_stamp(struct virq_posted_vcpu *pv, _Atomic uint64_t irr[4],
-				     _Atomic uint64_t raise_ns[256]);
+/*
+ * The same into a LAPIC (KVM's vmx_sync_pir_to_irr): for every vector taken, raise_ns[v] is the software
+ * post's stamp, or the fold time when it has none (a device post carries no time, as on hardware), stored
+ * before the IRR bit appears; then virq_lapic_update_irr, which counts each bit accepted or coalesced.
+ */
+unsigned virq_posted_vcpu_fold_lapic(struct virq_posted_vcpu *pv, struct virq_lapic *apic);
+
+/*
+ * The posted LAPIC ops override (ctx: the struct virq_posted_vcpu of the LAPIC's vCPU). set_intr_ready
+ * stores the raise time, then posts urgently (software posting ignores SN, as KVM's does: it wakes the
+ * vCPU itself rather than through the notification vector); it reports COALESCED when the PIR bit was
+ * already set and NOTIFY when ON went 0 -> 1 (the LAPIC then kicks the vCPU: a running one folds at its
+ * next op boundary, a halted one is woken). A post that finds ON set needs no kick: whoever set ON
+ * kicked, notified, or is the vCPU itself about to fold.
+ */
+extern const struct virq_lapic_intr_ops virq_posted_lapic_intr_ops;
 /* Whether a fold would take something now (ON set): for spin loops and halt's "ready" check. */
 static inline bool virq_posted_vcpu_pending(struct virq_posted_vcpu *pv)
 {

@@ -79,10 +79,41 @@ static const struct virq_posted_ops virq_vcpu_posted_ops = {
 	.kick = virq_vcpu_posted_kick,
 };
 
+static void virq_vcpu_apicv_install(struct virq_vcpu *vcpu, bool on)
+{
+	virq_lapic_set_intr_ops(&vcpu->lapic, on ? &virq_posted_lapic_intr_ops : NULL, &vcpu->posted);
+}
+
 bool virq_vcpu_fold_posted(struct virq_vcpu *vcpu)
 {
-	return vcpu->has_lapic &&
-	       virq_posted_vcpu_fold_stamp(&vcpu->posted, vcpu->lapic.irr, vcpu->lapic.raise_ns) != 0;
+	if (!vcpu->has_lapic || virq_posted_vcpu_fold_lapic(&vcpu->posted, &vcpu->lapic) == 0)
+		return false;
+	/* AUTO: a device's post reached this vCPU (software ones only exist once on): posting is in use, so
+	 * its software deliveries join the same path from now on. Only on a fold that took something. */
+	if (vcpu->apicv_mode == VIRQ_APICV_AUTO && !virq_lapic_intr_ops(&vcpu->lapic))
+		virq_vcpu_apicv_install(vcpu, true);
+	return true;
+}
+
+int virq_vcpu_set_apicv(struct virq_vcpu *vcpu, enum virq_vcpu_apicv mode)
+{
+	if (!vcpu->has_lapic)
+		return -ENODEV;
+	if (mode != VIRQ_APICV_AUTO && mode != VIRQ_APICV_ON && mode != VIRQ_APICV_OFF)
+		return -EINVAL;
+	/* in_run is the ownership token (as for program loads): the run loop reads the mode unlocked. */
+	if (atomic_exchange(&vcpu->in_run, true))
+		return -EBUSY;
+	vcpu->apicv_mode = mode;
+	/* Deliveries racing with this take either path; what is left in PIR is folded by the next run. */
+	virq_vcpu_apicv_install(vcpu, mode == VIRQ_APICV_ON);
+	atomic_store(&vcpu->in_run, false);
+	return 0;
+}
+
+bool virq_vcpu_apicv_active(const struct virq_vcpu *vcpu)
+{
+	return vcpu->has_lapic && virq_lapic_intr_ops(&vcpu->lapic) != NULL;
 }
 
 void virq_vcpu_kick(struct virq_vcpu *vcpu)

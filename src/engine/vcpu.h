@@ -68,6 +68,8 @@ struct virq_vcpu {
 	} exit_pending;                        /* [V] */
 	bool shut_down;                        /* [V] */
 	bool reevaluate;                       /* [V] IF, PPR or ISR changed: look at IRR again */
+	/* [V] enum virq_vcpu_apicv; written by virq_vcpu_set_apicv holding in_run, read by the run loop. */
+	int apicv_mode;
 
 	uint64_t halt_poll_ns;                 /* [V] adaptive budget */
 	struct {
@@ -108,7 +110,28 @@ uint64_t virq_now_ns(void);
 struct virq_posted_pcpus *virq_posted_engine_pcpus(void);
 int virq_posted_engine_install(void);
 /* vCPU thread at an op boundary: fold posted requests into IRR (one relaxed load when ON is clear).
- * Returns whether anything was taken (then the caller must re-evaluate). */
+ * Returns whether anything was taken (then the caller must re-evaluate). In APICv mode AUTO, the first
+ * fold that takes something turns software posting on (below). */
 bool virq_vcpu_fold_posted(struct virq_vcpu *vcpu);
+
+/*
+ * APICv mode: whether software deliveries to this vCPU (irqfd injection, KVM_SIGNAL_MSI, IOAPIC, IPIs) go
+ * through its posted descriptor (the LAPIC ops override virq_posted_lapic_intr_ops) instead of straight
+ * into IRR. docs/posted.md, "The LAPIC ops override".
+ *   AUTO (the default): off until posting is in use for this vCPU, i.e. the first time its run loop folds
+ *        a request a device posted (an IOMMU post, or a re-target moving one); on from then on.
+ *   ON / OFF: forced.
+ */
+enum virq_vcpu_apicv {
+	VIRQ_APICV_AUTO = 0,
+	VIRQ_APICV_ON,
+	VIRQ_APICV_OFF,
+};
+/* Set the mode (installs or removes the override at once, for AUTO: removes it until the next fold that
+ * takes something). 0; -ENODEV not an x86 vCPU with an in-kernel LAPIC; -EINVAL bad mode; -EBUSY a thread
+ * is inside KVM_RUN (set it between runs, as a program is loaded). */
+int virq_vcpu_set_apicv(struct virq_vcpu *vcpu, enum virq_vcpu_apicv mode);
+/* Whether software deliveries post now (the override is installed). Any thread. */
+bool virq_vcpu_apicv_active(const struct virq_vcpu *vcpu);
 
 #endif /* VIRQ_ENGINE_VCPU_H */

@@ -12,11 +12,16 @@
  *   - a logical route with two destinations is remapped: delivered through the eventfd and the irqfd;
  *   - the kvm-vfio device (KVM_CREATE_DEVICE): FILE_ADD, POST_IRQ / UNPOST_IRQ overriding the automatic
  *     decision, and its release returning to automatic.
- * The re-target race is also in the stress suite (1 s; 5 s with VIRQ_STRESS_LONG).
+ *   - software posting (the LAPIC ops override, docs/posted.md): a vCPU that runs and halts, stopped
+ *     and re-entered by its VMM thread, takes device posts, KVM_SIGNAL_MSIs and irqfd injections through
+ *     one descriptor, next to a vCPU on the software path: every request is handled or counted coalesced.
+ * The re-target race and the software + device posting race are also in the stress suite (1 s; 5 s with
+ * VIRQ_STRESS_LONG).
  */
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <time.h>
 
 #include <virq/host.h>
@@ -32,6 +37,7 @@
 #define GSI_MULTI 11u
 #define VEC_POSTED 0x41
 #define VEC_MULTI 0x42
+#define VEC_SOFT 0x43
 #define MSI_LOGICAL(dest) (0xfee00000u | ((uint32_t)(dest) << 12) | (1u << 2))
 
 /* Interrupt handlers need no exit: the test reads the per-vector counters. LDR gives each vCPU one bit
@@ -39,6 +45,7 @@
 #define GUEST_HEAD(ldr)                                                                            \
 	"vector 0x41:\n    eoi\n    iret\n"                                                        \
 	"vector 0x42:\n    eoi\n    iret\n"                                                        \
+	"vector 0x43:\n    eoi\n    iret\n"                                                        \
 	"main:\n"                                                                                  \
 	"    mmio_write 0xfee000f0, 4, 0x1ff\n"                                                    \
 	"    mmio_write 0xfee000d0, 4, " ldr "\n"                                                  \
@@ -48,6 +55,8 @@
 
 static const char guest_halt[] = GUEST_HEAD("0x01000000") "    hlt\n    jmp loop\n";
 static const char guest_spin[] = GUEST_HEAD("0x02000000") "    spin 50us\n    jmp loop\n";
+/* Runs a little, then halts until an interrupt: both posted states (running, blocked) in turn. */
+static const char guest_run_halt[] = GUEST_HEAD("0x01000000") "    spin 20us\n    hlt\n    jmp loop\n";
 
 struct rig {
 	int sys, vm, vcpu[2];
@@ -58,6 +67,10 @@ struct rig {
 	struct virq_pci_function *fn;
 	int dev;
 	int efd[2];
+	bool reenter;       /* vCPU threads re-enter KVM_RUN after each stop until done */
+	_Atomic bool done;
+	_Atomic bool exited[2];
+	_Atomic uint64_t reentries;
 };
 
 static void on_sigusr1(int sig)
@@ -74,9 +87,18 @@ static struct vcpu_arg vcpu_args[2];
 static void *vcpu_loop(void *arg)
 {
 	struct vcpu_arg *a = arg;
-	int ret = virq_ioctl(a->r->vcpu[a->i], KVM_RUN, 0);
-	/* The guests never exit on their own: only the stop (EINTR) ends the run. */
-	atomic_store(&a->r->vcpu_err[a->i], ret < 0 ? errno : -(int)a->r->run[a->i]->exit_reason);
+	struct rig *r = a->r;
+	int ret;
+
+	/* The guests never exit on their own: only a stop (EINTR) ends a run. With reenter, the VMM thread
+	 * goes straight back in (KVM_RUN returning and re-entering: SN set, then running() again). */
+	while ((ret = virq_ioctl(r->vcpu[a->i], KVM_RUN, 0)) < 0 && errno == EINTR && r->reenter &&
+	       !atomic_load(&r->done)) {
+		__atomic_store_n(&r->run[a->i]->immediate_exit, 0, __ATOMIC_RELAXED);
+		atomic_fetch_add(&r->reentries, 1);
+	}
+	atomic_store(&r->vcpu_err[a->i], ret < 0 ? errno : -(int)r->run[a->i]->exit_reason);
+	atomic_store(&r->exited[a->i], true);
 	return NULL;
 }
 
@@ -102,7 +124,7 @@ static void route(struct rig *r, uint32_t posted_dest)
 	assert_int_equal(fx_set_routing(r->vm, e, 2), 0);
 }
 
-static void rig_up(struct rig *r)
+static void rig_up_with(struct rig *r, const char *guest0, bool reenter, enum virq_vcpu_apicv apicv0)
 {
 	struct virq_pci_function_desc d = {
 		.name = "nic0", .requester_id = 0x0100, .vendor_id = 0x1af4, .device_id = 0x1041, .causes = 8,
@@ -115,7 +137,8 @@ static void rig_up(struct rig *r)
 	assert_int_equal(sigaction(SIGUSR1, &sa, NULL), 0);
 	r->sys = fx_open_sys();
 	r->vm = fx_create_vm(r->sys, FX_IRQCHIP | FX_NO_HALT_POLL);
-	r->vcpu[0] = fx_create_guest_vcpu(r->vm, 0, true, guest_halt);
+	r->reenter = reenter;
+	r->vcpu[0] = fx_create_guest_vcpu(r->vm, 0, true, guest0);
 	r->vcpu[1] = fx_create_guest_vcpu(r->vm, 1, true, guest_spin);
 	for (unsigned i = 0; i < 2; i++) {
 		r->run[i] = virq_vcpu_run_struct(r->vcpu[i]);
@@ -134,6 +157,7 @@ static void rig_up(struct rig *r)
 	assert_int_equal(fx_irqfd(r->vm, r->efd[0], GSI_POSTED, 0, -1), 0);
 	assert_int_equal(set_irqs(r->dev, VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER, 0, 2, r->efd), 0);
 	assert_int_equal(fx_irqfd(r->vm, r->efd[1], GSI_MULTI, 0, -1), 0);
+	assert_int_equal(virq_vcpu_set_apicv(virq_vcpu_of_fd(r->vcpu[0]), apicv0), 0);
 
 	for (unsigned i = 0; i < 2; i++) {
 		vcpu_args[i] = (struct vcpu_arg){ r, i };
@@ -141,11 +165,22 @@ static void rig_up(struct rig *r)
 	}
 }
 
+static void rig_up(struct rig *r)
+{
+	rig_up_with(r, guest_halt, false, VIRQ_APICV_AUTO);
+}
+
 static void rig_down(struct rig *r)
 {
+	atomic_store(&r->done, true);
 	for (unsigned i = 0; i < 2; i++) {
-		__atomic_store_n(&r->run[i]->immediate_exit, 1, __ATOMIC_RELAXED);
-		pthread_kill(r->thread[i], SIGUSR1);
+		/* Until it is out: a re-entering thread may clear a stop it has not seen yet. */
+		for (int n = 0; !atomic_load(&r->exited[i]); n++) {
+			assert_true(n < 10000);
+			__atomic_store_n(&r->run[i]->immediate_exit, 1, __ATOMIC_RELAXED);
+			pthread_kill(r->thread[i], SIGUSR1);
+			usleep(1000);
+		}
 		pthread_join(r->thread[i], NULL);
 		assert_int_equal(atomic_load(&r->vcpu_err[i]), EINTR);
 	}
@@ -496,6 +531,195 @@ static void test_stress_retarget_under_traffic(void **state)
 	retarget_under_load(getenv("VIRQ_STRESS_LONG") ? 5000 : 1000);
 }
 
+/* ---- software and device posts through one descriptor (the LAPIC ops override) ---- */
+
+struct mixed {
+	struct rig *r;
+	_Atomic bool stop;
+	_Atomic uint64_t msis;       /* KVM_SIGNAL_MSIs of VEC_SOFT to vCPU 0 that returned 1 */
+	_Atomic uint64_t raises[2];  /* device raises of cause 0 (posted) and 1 (remapped, irqfd) */
+	_Atomic uint64_t stops;      /* KVM_RUNs of vCPU 0 ended by its VMM thread */
+	_Atomic uint64_t errors;     /* a call failed (cmocka asserts only on the main thread) */
+};
+
+static uint32_t xorshift(uint32_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 17;
+	*x ^= *x << 5;
+	return *x;
+}
+
+static void *mixed_msi(void *arg)
+{
+	struct mixed *m = arg;
+	uint32_t x = 0x9e3779b9;
+
+	while (!atomic_load(&m->stop)) {
+		if (fx_signal_msi(m->r->vm, 0, VEC_SOFT) == 1)
+			atomic_fetch_add(&m->msis, 1);
+		else
+			atomic_fetch_add(&m->errors, 1);
+		if ((xorshift(&x) & 15) == 0) /* pauses, so the vCPU gets to halt */
+			usleep(xorshift(&x) % 200);
+	}
+	return NULL;
+}
+
+static void *mixed_device(void *arg)
+{
+	struct mixed *m = arg;
+	uint32_t x = 0x12345678;
+
+	while (!atomic_load(&m->stop)) {
+		/* Mostly the posted vector; every eighth the remapped one (both vCPUs, through the irqfd). */
+		unsigned k = (xorshift(&x) & 7) == 0;
+		uint64_t ack = 1ull << k;
+		if (virq_pci_function_raise(m->r->fn, k) != 0 ||
+		    virq_vfio_region_write(m->r->dev, &ack, 8, VIRQ_VFIO_REGION_OFFSET(0) + VIRQ_PCI_REG_ACK) != 8)
+			atomic_fetch_add(&m->errors, 1);
+		atomic_fetch_add(&m->raises[k], 1);
+		if ((xorshift(&x) & 15) == 0)
+			usleep(xorshift(&x) % 200);
+	}
+	return NULL;
+}
+
+static void *mixed_stopper(void *arg)
+{
+	struct mixed *m = arg;
+
+	while (!atomic_load(&m->stop)) {
+		usleep(2000);
+		__atomic_store_n(&m->r->run[0]->immediate_exit, 1, __ATOMIC_RELAXED);
+		pthread_kill(m->r->thread[0], SIGUSR1);
+		atomic_fetch_add(&m->stops, 1);
+	}
+	return NULL;
+}
+
+struct mixed_counts {
+	struct virq_vector_counts v0[3], v1_multi; /* vCPU 0: POSTED, MULTI, SOFT; vCPU 1: MULTI */
+	struct virq_pci_cause_stats cause[2];
+	struct virq_iommu_stats iommu;
+	struct virq_gsi_counts multi;
+	uint64_t sw_posts0, sw_posts1;
+};
+
+static void mixed_read(struct rig *r, struct mixed_counts *c)
+{
+	static const uint8_t vec[3] = { VEC_POSTED, VEC_MULTI, VEC_SOFT };
+	struct virq_vcpu *v0 = virq_vcpu_of_fd(r->vcpu[0]), *v1 = virq_vcpu_of_fd(r->vcpu[1]);
+
+	for (unsigned i = 0; i < 3; i++)
+		assert_int_equal(virq_vcpu_vector_counts(v0, vec[i], &c->v0[i]), 0);
+	assert_int_equal(virq_vcpu_vector_counts(v1, VEC_MULTI, &c->v1_multi), 0);
+	for (unsigned k = 0; k < 2; k++)
+		assert_int_equal(virq_pci_function_cause_stats(r->fn, k, &c->cause[k]), 0);
+	c->iommu = istats(r);
+	c->multi = gsi_counts(r, GSI_MULTI);
+	c->sw_posts0 = atomic_load(&v0->posted.sw_posts);
+	c->sw_posts1 = atomic_load(&v1->posted.sw_posts);
+}
+
+/*
+ * Every request is accounted for: handled by the guest, or coalesced into one that was (in the device, in
+ * PIR, or in IRR). Writes what does not add up into @why.
+ */
+static bool mixed_balanced(const struct mixed *m, const struct mixed_counts *c, char *why, size_t len)
+{
+	const struct virq_vector_counts *posted = &c->v0[0], *multi = &c->v0[1], *soft = &c->v0[2];
+	uint64_t msis = atomic_load(&m->msis);
+	uint64_t p = c->iommu.posted, pc = c->iommu.posted_coalesced;
+
+	snprintf(why, len,
+		 "soft: %llu MSIs = %llu accepted + %llu coalesced, %llu handled; posted: %llu raised = %llu "
+		 "coalesced + %llu messages, %llu posted (%llu in PIR) = %llu accepted + %llu coalesced, %llu "
+		 "handled; multi: %llu raised = %llu coalesced + %llu messages, %llu remapped, %llu signals, %llu "
+		 "injected = %llu + %llu (%llu handled) / %llu + %llu (%llu handled)",
+		 (unsigned long long)msis, (unsigned long long)soft->accepted, (unsigned long long)soft->coalesced,
+		 (unsigned long long)soft->handled, (unsigned long long)c->cause[0].raised,
+		 (unsigned long long)c->cause[0].coalesced, (unsigned long long)c->cause[0].messages,
+		 (unsigned long long)p, (unsigned long long)pc, (unsigned long long)posted->accepted,
+		 (unsigned long long)posted->coalesced, (unsigned long long)posted->handled,
+		 (unsigned long long)c->cause[1].raised, (unsigned long long)c->cause[1].coalesced,
+		 (unsigned long long)c->cause[1].messages, (unsigned long long)c->iommu.remapped,
+		 (unsigned long long)c->multi.irqfd_signals, (unsigned long long)c->multi.raised, (unsigned long long)multi->accepted,
+		 (unsigned long long)multi->coalesced, (unsigned long long)multi->handled,
+		 (unsigned long long)c->v1_multi.accepted, (unsigned long long)c->v1_multi.coalesced,
+		 (unsigned long long)c->v1_multi.handled);
+	return soft->accepted + soft->coalesced == msis && soft->handled == soft->accepted &&
+	       c->cause[0].raised == atomic_load(&m->raises[0]) &&
+	       c->cause[0].raised == c->cause[0].coalesced + c->cause[0].messages && c->cause[0].messages == p &&
+	       p - pc == posted->accepted + posted->coalesced && posted->handled == posted->accepted &&
+	       c->cause[1].raised == atomic_load(&m->raises[1]) &&
+	       c->cause[1].raised == c->cause[1].coalesced + c->cause[1].messages &&
+	       c->cause[1].messages == c->iommu.remapped && c->cause[1].messages == c->multi.irqfd_signals &&
+	       c->multi.raised <= c->multi.irqfd_signals && /* writes one drain took together merged */
+	       multi->accepted + multi->coalesced == c->multi.raised && multi->handled == multi->accepted &&
+	       c->v1_multi.accepted + c->v1_multi.coalesced == c->multi.raised &&
+	       c->v1_multi.handled == c->v1_multi.accepted && c->sw_posts0 == msis + c->multi.raised;
+}
+
+static void software_and_device_posts(uint64_t duration_ms)
+{
+	struct rig r;
+	struct mixed m = { .r = &r };
+	struct mixed_counts c;
+	pthread_t th[3];
+	struct timespec start;
+	char why[512];
+
+	/* vCPU 0 posts software deliveries (forced on: AUTO would also turn on at its first device post);
+	 * vCPU 1 stays on the software path (AUTO, and no device posts to it). */
+	rig_up_with(&r, guest_run_halt, true, VIRQ_APICV_ON);
+	struct virq_halt_counts h0;
+	assert_int_equal(virq_vcpu_halt_counts(virq_vcpu_of_fd(r.vcpu[0]), &h0), 0);
+	assert_int_equal(pthread_create(&th[0], NULL, mixed_msi, &m), 0);
+	assert_int_equal(pthread_create(&th[1], NULL, mixed_device, &m), 0);
+	assert_int_equal(pthread_create(&th[2], NULL, mixed_stopper, &m), 0);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (elapsed_ms(&start) < duration_ms)
+		usleep(10000);
+	atomic_store(&m.stop, true);
+	for (unsigned i = 0; i < 3; i++)
+		pthread_join(th[i], NULL);
+	assert_int_equal(atomic_load(&m.errors), 0);
+
+	/* Settle: the vCPUs still run (and halt); whatever is in flight reaches the guest or is counted. */
+	bool ok = false;
+	for (int n = 0; n < 10000 && !ok; n++) {
+		mixed_read(&r, &c);
+		ok = mixed_balanced(&m, &c, why, sizeof(why));
+		if (!ok)
+			usleep(1000);
+	}
+	struct virq_halt_counts h1;
+	assert_int_equal(virq_vcpu_halt_counts(virq_vcpu_of_fd(r.vcpu[0]), &h1), 0);
+	print_message("%s; vCPU 0: %llu stops, %llu re-entries, %llu sleeps, %llu wakeups, %llu software posts "
+		      "(%llu kicked)\n",
+		      why, (unsigned long long)atomic_load(&m.stops), (unsigned long long)atomic_load(&r.reentries),
+		      (unsigned long long)(h1.sleeps - h0.sleeps), (unsigned long long)(h1.wakeups - h0.wakeups),
+		      (unsigned long long)c.sw_posts0,
+		      (unsigned long long)atomic_load(&virq_vcpu_of_fd(r.vcpu[0])->posted.sw_notified));
+	if (!ok)
+		fail_msg("not balanced: %s", why);
+	/* Both paths were exercised: vCPU 0 posted, vCPU 1 did not; vCPU 0 ran, halted and was stopped. */
+	assert_true(virq_vcpu_apicv_active(virq_vcpu_of_fd(r.vcpu[0])));
+	assert_false(virq_vcpu_apicv_active(virq_vcpu_of_fd(r.vcpu[1])));
+	assert_int_equal(c.sw_posts1, 0);
+	assert_true(atomic_load(&m.msis) > 0 && c.iommu.posted > 0 && c.multi.raised > 0);
+	assert_true(h1.sleeps > h0.sleeps && atomic_load(&r.reentries) > 0);
+	assert_efd_silent(r.efd[0]);
+	rig_down(&r);
+}
+
+static void test_stress_software_and_device_posts(void **state)
+{
+	(void)state;
+	software_and_device_posts(getenv("VIRQ_STRESS_LONG") ? 5000 : 1000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -504,6 +728,7 @@ int main(void)
 		cmocka_unit_test(test_kvm_vfio_device_overrides),
 		cmocka_unit_test(test_retarget_under_load),
 		cmocka_unit_test(test_stress_retarget_under_traffic),
+		cmocka_unit_test(test_stress_software_and_device_posts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,13 +9,15 @@
  *
  * Omits: x2APIC mode, the APIC_BASE MSR (the APIC is always hardware-enabled), the LAPIC timer (LVTT is
  * stored; TMICT/TMCCT/TDCR read 0), NMI/SMI/ExtINT/remote-read acceptance (no such events in virq: they
- * return 0), directed EOI, APICv/posted interrupts, ESR error reporting (KVM never sets ESR either),
- * Hyper-V SynIC auto-EOI. Six LVT entries as KVM without MCG_CMCI_P (LVTCMCI reads 0).
+ * return 0), directed EOI, ESR error reporting (KVM never sets ESR either), Hyper-V SynIC auto-EOI. Six
+ * LVT entries as KVM without MCG_CMCI_P (LVTCMCI reads 0). APICv is not modelled here: the engine's
+ * posted path plugs in through the ops override (struct virq_lapic_intr_ops) and virq_lapic_update_irr.
  *
  * Locking: none. IRR, TMR and raise_ns are lock-free: a requester stores raise_ns[v] and TMR relaxed,
  * then sets the IRR bit with a release fetch_or; the vCPU thread loads IRR with acquire before it reads
- * raise_ns/TMR. ID, LDR, DFR and SVR are atomics written only by the vCPU thread. ISR, TPR, ICR and the
- * LVTs belong to the vCPU thread alone.
+ * raise_ns/TMR. With an override the requester's TMR store is followed by the override's own release
+ * (the PIR bit), which the fold acquires before it sets IRR. ID, LDR, DFR and SVR are atomics written only
+ * by the vCPU thread. ISR, TPR, ICR and the LVTs belong to the vCPU thread alone.
  */
 #include "irqchip/x86/lapic.h"
 
@@ -97,6 +99,19 @@ void virq_lapic_reset(struct virq_lapic *apic)
 	}
 }
 
+void virq_lapic_set_intr_ops(struct virq_lapic *apic, const struct virq_lapic_intr_ops *ops, void *ctx)
+{
+	if (ops)
+		atomic_store_explicit(&apic->intr_ctx, ctx, memory_order_relaxed);
+	/* Release: a requester that sees @ops sees its ctx. */
+	atomic_store_explicit(&apic->intr_ops, ops, memory_order_release);
+}
+
+const struct virq_lapic_intr_ops *virq_lapic_intr_ops(const struct virq_lapic *apic)
+{
+	return atomic_load_explicit(&apic->intr_ops, memory_order_acquire);
+}
+
 uint32_t virq_lapic_id(const struct virq_lapic *apic)
 {
 	return atomic_load_explicit(&apic->id, memory_order_relaxed) >> APIC_DEST_SHIFT;
@@ -105,6 +120,24 @@ uint32_t virq_lapic_id(const struct virq_lapic *apic)
 bool virq_lapic_sw_enabled(const struct virq_lapic *apic)
 {
 	return atomic_load_explicit(&apic->svr, memory_order_acquire) & APIC_SPIV_APIC_ENABLED;
+}
+
+/*
+ * The override records the request (TMR is already set: KVM sets it before posting). One that merged into
+ * a request still recorded is counted coalesced now; any other is counted when it reaches IRR
+ * (virq_lapic_update_irr), where it may still coalesce with a vector pending there.
+ */
+static int virq_lapic_accept_override(struct virq_lapic *apic, const struct virq_lapic_intr_ops *io,
+				      const struct virq_apic_irq *irq)
+{
+	void *ctx = atomic_load_explicit(&apic->intr_ctx, memory_order_relaxed);
+	unsigned r = io->set_intr_ready(ctx, irq->vector, irq->raise_ns);
+
+	if (r & VIRQ_LAPIC_INTR_COALESCED)
+		virq_stat_inc(&apic->stats[irq->vector].coalesced);
+	if (r & VIRQ_LAPIC_INTR_NOTIFY)
+		apic->ops->kick(apic->opaque);
+	return 1;
 }
 
 static int virq_lapic_accept_fixed(struct virq_lapic *apic, const struct virq_apic_irq *irq)
@@ -119,6 +152,9 @@ static int virq_lapic_accept_fixed(struct virq_lapic *apic, const struct virq_ap
 		atomic_fetch_or_explicit(&apic->tmr[w], bit, memory_order_relaxed);
 	else
 		atomic_fetch_and_explicit(&apic->tmr[w], ~bit, memory_order_relaxed);
+	const struct virq_lapic_intr_ops *io = virq_lapic_intr_ops(apic);
+	if (io)
+		return virq_lapic_accept_override(apic, io, irq);
 	atomic_store_explicit(&apic->raise_ns[v], irq->raise_ns, memory_order_relaxed);
 	/* Release: the vCPU that sees the IRR bit also sees raise_ns[v] and the TMR bit. */
 	old = atomic_fetch_or_explicit(&apic->irr[w], bit, memory_order_release);
@@ -160,6 +196,25 @@ uint32_t virq_lapic_ppr(const struct virq_lapic *apic)
 	if ((apic->tpr & 0xf0) >= (isrv & 0xf0))
 		return apic->tpr & 0xff;
 	return isrv & 0xf0;
+}
+
+unsigned virq_lapic_update_irr(struct virq_lapic *apic, const uint64_t pir[4])
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < 4; i++) {
+		if (!pir[i])
+			continue;
+		/* Release, as accept sets IRR: the IRR reader acquires, then reads raise_ns and TMR. */
+		uint64_t old = atomic_fetch_or_explicit(&apic->irr[i], pir[i], memory_order_release);
+		for (uint64_t b = pir[i]; b; b &= b - 1) {
+			unsigned bitno = (unsigned)__builtin_ctzll(b);
+			virq_stat_inc((old >> bitno) & 1 ? &apic->stats[i * 64 + bitno].coalesced
+							 : &apic->stats[i * 64 + bitno].accepted);
+		}
+		n += (unsigned)__builtin_popcountll(pir[i]);
+	}
+	return n;
 }
 
 int virq_lapic_pending_vector(const struct virq_lapic *apic)

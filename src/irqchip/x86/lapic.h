@@ -8,7 +8,9 @@
  * atomics written only by the vCPU thread.
  *
  * The LAPIC knows nothing of vCPUs, the IOAPIC or the engine: it reaches them through struct
- * virq_lapic_ops, which the engine fills in.
+ * virq_lapic_ops, which the engine fills in. How an accepted fixed request reaches the vCPU can be
+ * overridden (struct virq_lapic_intr_ops, bhyve's vlapic_ops): without an override, the default, it is
+ * set in IRR here (the software path).
  */
 #ifndef VIRQ_IRQCHIP_X86_LAPIC_H
 #define VIRQ_IRQCHIP_X86_LAPIC_H
@@ -71,6 +73,34 @@ struct virq_lapic_ops {
 	bool (*eoi_wanted)(void *opaque, uint8_t vector);
 };
 
+/*
+ * The ops override (bhyve's struct vlapic_ops; KVM's APICv deliver_interrupt): replaces the one step of
+ * accepting a fixed or lowest-priority request that records it. Everything around that step stays in the
+ * LAPIC: the checks (software-disabled, level de-assert: ignored), TMR set for level and cleared for edge
+ * *before* the request is recorded (as KVM's __apic_accept_irq does before posting), the counting of a
+ * request that coalesced, and the kick when the override asks for one. A request the override records
+ * without coalescing is counted when it reaches IRR (virq_lapic_update_irr), accepted or coalesced there.
+ *
+ * Of bhyve's other vlapic_ops, virq needs none: pending_intr is the engine's fold of the posted
+ * descriptor into IRR, which every x86 vCPU does at each op boundary and before sleeping anyway (device
+ * posts need it with or without an override); intr_accepted is the ordinary IRR -> ISR step once folded
+ * (no virtual-APIC page); post_intr is VIRQ_LAPIC_INTR_NOTIFY -> ops->kick; set_tmr is done here; x2APIC is
+ * not modelled.
+ */
+enum {
+	VIRQ_LAPIC_INTR_COALESCED = 1u << 0, /* merged into a request still recorded (counted coalesced here) */
+	VIRQ_LAPIC_INTR_NOTIFY = 1u << 1,    /* the vCPU must be told: ops->kick is called */
+};
+
+struct virq_lapic_intr_ops {
+	/*
+	 * Record fixed request @vector raised at @raise_ns (CLOCK_MONOTONIC, 0 if unknown). Any thread,
+	 * concurrently with itself and with the vCPU thread. Returns VIRQ_LAPIC_INTR_* flags. @ctx is the one
+	 * given to virq_lapic_set_intr_ops.
+	 */
+	unsigned (*set_intr_ready)(void *ctx, uint8_t vector, uint64_t raise_ns);
+};
+
 /* Per-vector counters of one LAPIC (relaxed atomics; any thread may read). */
 struct virq_lapic_vector_stats {
 	_Atomic uint64_t accepted;   /* request set the IRR bit (0 -> 1) */
@@ -82,6 +112,10 @@ struct virq_lapic_vector_stats {
 struct virq_lapic {
 	const struct virq_lapic_ops *ops;  /* [I] */
 	void *opaque;                      /* [I] */
+	/* The override, NULL = the software path. [A] published with release after intr_ctx; see
+	 * virq_lapic_set_intr_ops. */
+	const struct virq_lapic_intr_ops *_Atomic intr_ops;
+	void *_Atomic intr_ctx;            /* [A] */
 
 	/* [A] set by any thread with release order after raise_ns; consumed by the vCPU thread. */
 	_Atomic uint64_t irr[4];
@@ -109,6 +143,16 @@ struct virq_lapic {
 /* Initialise at reset state: ID = @apic_id, SVR 0xff (software-disabled), LDR 0, DFR flat. */
 void virq_lapic_init(struct virq_lapic *apic, uint32_t apic_id, const struct virq_lapic_ops *ops, void *opaque);
 
+/*
+ * Install (@ops non-NULL) or remove (NULL) the ops override. Any thread, at any time: a request accepted
+ * concurrently takes either path, and both end in IRR (the caller keeps folding what the override
+ * recorded after removing it). @ctx must stay the same for as long as any override may be installed
+ * (in practice: the vCPU's posted descriptor). Keeps across virq_lapic_reset.
+ */
+void virq_lapic_set_intr_ops(struct virq_lapic *apic, const struct virq_lapic_intr_ops *ops, void *ctx);
+/* The installed override, or NULL (the software path). Any thread. */
+const struct virq_lapic_intr_ops *virq_lapic_intr_ops(const struct virq_lapic *apic);
+
 /* Return to reset state (keeps ops and APIC ID), as INIT does. vCPU thread. */
 void virq_lapic_reset(struct virq_lapic *apic);
 
@@ -126,10 +170,19 @@ bool virq_lapic_match_dest(const struct virq_lapic *apic, uint32_t dest_id, bool
  * Accept a fixed or lowest-priority request into IRR (any thread). Returns 1 when accepted (also when the
  * vector was already pending: KVM no longer reports LAPIC coalescing), 0 when ignored (APIC software-
  * disabled, or a level-triggered de-assert). Sets TMR for level, clears it for edge, records raise_ns and
- * counts accepted/coalesced, then calls ops->kick. NMI/SMI/ExtINT are ignored (0); INIT and STARTUP go to
- * ops->init_sipi and return 1.
+ * counts accepted/coalesced, then calls ops->kick. With an ops override installed, the override records
+ * the request after the TMR update instead (see struct virq_lapic_intr_ops). NMI/SMI/ExtINT are ignored
+ * (0); INIT and STARTUP go to ops->init_sipi and return 1.
  */
 int virq_lapic_accept(struct virq_lapic *apic, const struct virq_apic_irq *irq);
+
+/*
+ * vCPU thread: requests recorded outside IRR (a posted descriptor's PIR, taken) become pending, as KVM's
+ * kvm_apic_update_irr does for vmx_sync_pir_to_irr. The caller has stored raise_ns[v] for every vector of
+ * @pir first. Each word is ORed into IRR with release order; each bit is counted accepted (it set the IRR
+ * bit) or coalesced (the vector was still pending). Returns the number of bits in @pir.
+ */
+unsigned virq_lapic_update_irr(struct virq_lapic *apic, const uint64_t pir[4]);
 
 /*
  * vCPU thread: the highest vector in IRR whose priority class beats PPR, or -1 if none is deliverable.
