@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * bench_int.h - what the figure families of `virq bench` share: the runner's result printing and A/B
- * interleaving (runner.c), persistent worker threads and the engine rig (rig.c), and the raw
- * eventfd/epoll floors (floors.c).
+ * interleaving (runner.c), persistent worker threads and the engine rig (rig.c), the raw
+ * eventfd/epoll floors (floors.c), the cache-line floors (floor_cacheline.c) and the bypass figures'
+ * device and two-vCPU VM (posted_rig.c, whose threads its header comment describes).
  *
  * Threads of every figure (perf-floors.md section 4: same threads, same cores, same wake-ups):
  *   device  - the thread that called virq_bench_run(); it writes the eventfd and stamps t0.
@@ -27,6 +28,9 @@
 
 #include "virq/vcpu.h"
 #include "virq/vm.h"
+
+struct virq_iommu;
+struct virq_pci_function;
 
 /* ---- runner.c: output and the A/B machinery ---- */
 
@@ -138,6 +142,8 @@ struct virq_bench_rig {
 
 int virq_bench_rig_create(struct virq_bench_rig *rig, enum virq_bench_irq kind, const char *guest,
 			  uint64_t halt_poll_ns);
+/* A no-op SIGUSR1 handler for the stop protocol, unless the program has its own (posted_rig.c uses it too). */
+int virq_bench_install_stop_signal(void);
 void virq_bench_rig_destroy(struct virq_bench_rig *rig);
 /* Enter KVM_RUN on the vcpu worker (returns at once) / stop it (immediate_exit + SIGUSR1, as a VMM). */
 void virq_bench_rig_enter(struct virq_bench_rig *rig);
@@ -211,6 +217,121 @@ int virq_bench_floor_leave(struct virq_bench_floor *f, struct virq_bench_rig *ri
 /* The floor's counterpart of virq_bench_rig_settle(). */
 int virq_bench_floor_settle(struct virq_bench_floor *f, uint64_t mark0, bool polling);
 
+/* irqfd_latency.c: one B block of the irqfd latency floor (device -> relay -> sink, the sink blocking,
+ * or busy-polling when @polling), on @rig's workers: the floor of every halted-vCPU latency figure. */
+#define VIRQ_BENCH_LATENCY_WARMUP 2  /* samples dropped at the start of every latency block */
+int virq_bench_latency_floor_block(struct virq_bench_floor *f, struct virq_bench_rig *rig, bool polling,
+				   double *samples, int iters);
+
+/* ---- counts.c: what the syscall counters need (posted_counts.c counts the same way) ---- */
+
+/* The id of tracepoint @event ("raw_syscalls/sys_enter") from tracefs, or -1. */
+long virq_bench_tracepoint_id(const char *event);
+/* A perf counter of tracepoint @id on thread @tid (read(2) gives a u64), or -errno. */
+int virq_bench_tracepoint_open(long id, pid_t tid);
+/* Voluntary + involuntary context switches of thread @tid so far (0 if it cannot be read). */
+uint64_t virq_bench_task_switches(pid_t tid);
+
+/* ---- floor_cacheline.c: the cache-line floors of the posted path (a running vCPU, no thread wakes) ---- */
+
+/*
+ * Two memory protocols between the device thread and a spinning sink on another worker, the least a
+ * posted delivery to a running vCPU can cost (perf-floors.md A1 (5)):
+ *  - HANDOFF: the device stamps t0 and writes a word; the sink spins on it, stamps t1 and writes t1 back
+ *    on a second line. One-way latency = t1 - t0 (posted_latency's floor).
+ *  - POSTED:  the "posted shape": the device ORs a bit into a 256-bit PIR and sets ON (one line, as a
+ *    VT-d descriptor); the sink spins on ON, clears it, exchanges the PIR words out and stamps each bit
+ *    it took (posted_throughput's floor).
+ * Every field the two sides share sits on its own cache line; allocate the struct 64-byte aligned.
+ */
+enum virq_bench_cacheline_kind {
+	VIRQ_BENCH_CACHELINE_HANDOFF,
+	VIRQ_BENCH_CACHELINE_POSTED,
+};
+
+#define VIRQ_BENCH_CACHELINE_ON 1ull
+
+struct virq_bench_cacheline {
+	_Alignas(64) _Atomic uint64_t req;       /* HANDOFF: device -> sink, a sequence number */
+	_Alignas(64) _Atomic uint64_t resp;      /* HANDOFF: sink -> device, CLOCK_MONOTONIC of the notice */
+	_Alignas(64) _Atomic uint64_t pir[4];    /* POSTED: one descriptor line: PIR, then control (ON) */
+	_Atomic uint64_t control;
+	_Alignas(64) _Atomic uint64_t last_ns[256]; /* POSTED: per bit, the sink's last "handler entry" */
+	_Alignas(64) _Atomic uint64_t runs;      /* POSTED: bits the sink took ("handler entries") */
+	_Atomic bool stop;
+	_Atomic bool spinning;                   /* the sink is in its loop */
+	enum virq_bench_cacheline_kind kind;
+};
+
+/* Start the sink on @w (it spins until leave) / stop it. 0 or -errno. */
+int virq_bench_cacheline_enter(struct virq_bench_cacheline *c, struct virq_bench_worker *w,
+			       enum virq_bench_cacheline_kind kind);
+int virq_bench_cacheline_leave(struct virq_bench_cacheline *c, struct virq_bench_worker *w);
+/* HANDOFF, device side: one hand-off; the one-way time t1 - t0 in ns, or -ETIMEDOUT. */
+int64_t virq_bench_cacheline_handoff(struct virq_bench_cacheline *c);
+/* POSTED, device side: post bit @bit (0..255). */
+void virq_bench_cacheline_post(struct virq_bench_cacheline *c, unsigned bit);
+
+/* ---- posted_rig.c: the bypass rig (issue 6): a 16-vector function behind an IOMMU, two vCPUs ---- */
+
+#define VIRQ_BENCH_PR_VECTORS 16            /* MSI-X vectors (and causes) of the function */
+#define VIRQ_BENCH_PR_GSI0 40               /* MSI-X vector i is an irqfd on GSI 40 + i ... */
+#define VIRQ_BENCH_PR_VEC0 0x40             /* ... routed as an MSI with guest vector 0x40 + i */
+#define VIRQ_BENCH_PR_RAM 0x100000ull       /* guest RAM (one page): the handlers' entry words */
+
+/* The roles of the vectors (the same device and VM for every figure of posted.c and posted_counts.c). */
+enum {
+	VIRQ_BENCH_PR_REMAP_REPORT = 0, /* UNPOST_IRQ: remapped; handler reports (MMIO exit) -> vCPU 1 */
+	VIRQ_BENCH_PR_POSTED = 1,       /* automatic: posted; handler writes its entry word -> the target */
+	VIRQ_BENCH_PR_REMAP = 2,        /* UNPOST_IRQ: remapped; handler silent -> the target */
+	VIRQ_BENCH_PR_POSTED_REPORT = 15, /* automatic: posted; handler reports -> vCPU 1 */
+};
+
+struct virq_bench_pr_vcpu {
+	int fd;
+	struct virq_vcpu *vcpu;
+	struct kvm_run *run;
+	struct virq_bench_worker *worker;   /* the thread that runs it (and its floor role) */
+	int ack_fd;                         /* written on each guest report (MMIO exit) */
+	_Atomic uint64_t *entry_word;       /* guest RAM its vector-1 handler writes (a count) */
+	atomic_int run_error;
+	bool in_run;
+};
+
+struct virq_bench_posted_rig {
+	/* Only the workers of `base` are used: base.vcpu_thread runs vCPU 1 (the halted one) and the
+	 * eventfd floors' sink, base.relay the eventfd floors' relay (floors.c takes a rig for them). */
+	struct virq_bench_rig base;
+	struct virq_bench_worker spinner;   /* runs vCPU 0 (the running one) and the cache-line sink */
+	struct virq_bench_pr_vcpu cpu[2];   /* vCPU 0 spins in its guest; vCPU 1 halts */
+	int sys, vm, kvm_vfio, dev;
+	void *ram;
+	struct virq_iommu *iommu;
+	struct virq_pci_function *fn;
+	int efd[VIRQ_BENCH_PR_VECTORS];     /* the MSI-X trigger eventfds, also the irqfds */
+	unsigned target;                    /* the vCPU vectors 1 and 2 are routed to */
+};
+
+/* Build the rig (docs in posted_rig.c). 0 or -errno, after saying why on stderr. */
+int virq_bench_pr_create(struct virq_bench_posted_rig *pr);
+void virq_bench_pr_destroy(struct virq_bench_posted_rig *pr);
+/* Route vectors 1 and 2 to vCPU @target (KVM_SET_GSI_ROUTING, with the others unchanged). */
+int virq_bench_pr_route(struct virq_bench_posted_rig *pr, unsigned target);
+/* KVM_RUN vCPU @i on its worker / stop it (immediate_exit + SIGUSR1). */
+void virq_bench_pr_enter(struct virq_bench_posted_rig *pr, unsigned i);
+int virq_bench_pr_leave(struct virq_bench_posted_rig *pr, unsigned i);
+/* The device: raise cause (= MSI-X vector) @v; the driver's ACK of @mask (done by the device thread on
+ * the guest's behalf: a real guest writes the BAR directly, virq's guests cannot). 0 or -errno. */
+int virq_bench_pr_raise(struct virq_bench_posted_rig *pr, unsigned v);
+int virq_bench_pr_ack(struct virq_bench_posted_rig *pr, uint64_t mask);
+struct virq_vector_counts virq_bench_pr_vector(struct virq_bench_posted_rig *pr, unsigned i, unsigned v);
+struct virq_halt_counts virq_bench_pr_halt(struct virq_bench_posted_rig *pr, unsigned i);
+/* Wait until vCPU @i (running: a spinning guest) has taken one interrupt of vector 1 since it entered:
+ * it is then in its guest loop. 0 or -ETIMEDOUT. */
+int virq_bench_pr_running(struct virq_bench_posted_rig *pr, unsigned i);
+/* Wait until halted vCPU @i went back to sleep after @mark (halt `sleeps`), then settle. */
+int virq_bench_pr_settle(struct virq_bench_posted_rig *pr, unsigned i, uint64_t mark);
+
 /* ---- the figure families ---- */
 
 int virq_bench_irqfd_latency(const struct virq_bench_sel *sel);
@@ -221,5 +342,9 @@ int virq_bench_counts(const struct virq_bench_sel *sel);
 int virq_bench_msix_mask(const struct virq_bench_sel *sel);
 int virq_bench_its_latency(const struct virq_bench_sel *sel);
 int virq_bench_its_translation(const struct virq_bench_sel *sel);
+int virq_bench_posted_latency(const struct virq_bench_sel *sel);
+int virq_bench_posted_throughput(const struct virq_bench_sel *sel);
+int virq_bench_remapped_latency(const struct virq_bench_sel *sel);
+int virq_bench_posted_counts(const struct virq_bench_sel *sel);
 
 #endif /* VIRQ_BENCH_INT_H */

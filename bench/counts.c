@@ -66,7 +66,7 @@ struct virq_bench_snapshot {
 	uint64_t syscalls, switches;
 };
 
-static long virq_bench_tracepoint_id(const char *event)
+long virq_bench_tracepoint_id(const char *event)
 {
 	static const char *const roots[] = { "/sys/kernel/tracing", "/sys/kernel/debug/tracing" };
 	char path[256];
@@ -83,6 +83,17 @@ static long virq_bench_tracepoint_id(const char *event)
 			return id;
 	}
 	return -1;
+}
+
+int virq_bench_tracepoint_open(long id, pid_t tid)
+{
+	struct perf_event_attr attr = {
+		.type = PERF_TYPE_TRACEPOINT,
+		.size = sizeof(attr),
+		.config = (uint64_t)id,
+	};
+	int fd = (int)syscall(SYS_perf_event_open, &attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
+	return fd < 0 ? -errno : fd;
 }
 
 /* Find every thread but the device and open its syscall counter. */
@@ -105,15 +116,10 @@ static int virq_bench_counts_open(struct virq_bench_counts *ct)
 			break;
 		int fd = -1;
 		if (!ct->derived) {
-			struct perf_event_attr attr = {
-				.type = PERF_TYPE_TRACEPOINT,
-				.size = sizeof(attr),
-				.config = (uint64_t)id,
-			};
-			fd = (int)syscall(SYS_perf_event_open, &attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
+			fd = virq_bench_tracepoint_open(id, tid);
 			if (fd < 0) {
 				fprintf(stderr, "virq bench: counts: perf_event_open(raw_syscalls:sys_enter): %s\n",
-					strerror(errno));
+					strerror(-fd));
 				ct->derived = true;
 			}
 		}
@@ -140,7 +146,7 @@ static void virq_bench_counts_close(struct virq_bench_counts *ct)
 	ct->nr_tids = 0;
 }
 
-static uint64_t virq_bench_task_switches(pid_t tid)
+uint64_t virq_bench_task_switches(pid_t tid)
 {
 	char path[64], line[128];
 	uint64_t total = 0, v;

@@ -81,8 +81,6 @@ static const char virq_bench_its_guest[] =
 	"    hlt\n"
 	"    jmp loop\n";
 
-#define VIRQ_BENCH_LATENCY_WARMUP 2  /* samples dropped at the start of every block */
-
 struct virq_bench_latency {
 	struct virq_bench_rig rig;
 	struct virq_bench_floor floor;
@@ -128,17 +126,15 @@ static int virq_bench_latency_path(void *ctx, double *samples, int iters)
 	return virq_bench_rig_finish(rig, ret, n);
 }
 
-static int virq_bench_latency_floor(void *ctx, double *samples, int iters)
+int virq_bench_latency_floor_block(struct virq_bench_floor *f, struct virq_bench_rig *rig, bool polling,
+				   double *samples, int iters)
 {
-	struct virq_bench_latency *lt = ctx;
-	struct virq_bench_floor *f = &lt->floor;
 	int n = 0, ret;
 	uint64_t count;
 
-	ret = virq_bench_floor_enter(f, &lt->rig, lt->polling ? VIRQ_BENCH_SINK_BUSYPOLL : VIRQ_BENCH_SINK_BLOCK,
-				     true);
+	ret = virq_bench_floor_enter(f, rig, polling ? VIRQ_BENCH_SINK_BUSYPOLL : VIRQ_BENCH_SINK_BLOCK, true);
 	for (int i = 0; ret == 0 && i < iters + VIRQ_BENCH_LATENCY_WARMUP; i++) {
-		uint64_t mark = lt->polling ? atomic_load(&f->halts) : atomic_load(&f->sleeps);
+		uint64_t mark = polling ? atomic_load(&f->halts) : atomic_load(&f->sleeps);
 		uint64_t runs = atomic_load(&f->runs);
 
 		uint64_t t0 = virq_bench_now_ns();
@@ -154,12 +150,19 @@ static int virq_bench_latency_floor(void *ctx, double *samples, int iters)
 		}
 		if (i >= VIRQ_BENCH_LATENCY_WARMUP)
 			samples[n++] = (double)(atomic_load(&f->last_ns) - t0);
-		ret = virq_bench_floor_settle(f, mark, lt->polling);
+		ret = virq_bench_floor_settle(f, mark, polling);
 	}
-	int r = virq_bench_floor_leave(f, &lt->rig);
+	int r = virq_bench_floor_leave(f, rig);
 	if (ret == 0)
 		ret = r;
 	return ret < 0 ? ret : n;
+}
+
+static int virq_bench_latency_floor(void *ctx, double *samples, int iters)
+{
+	struct virq_bench_latency *lt = ctx;
+
+	return virq_bench_latency_floor_block(&lt->floor, &lt->rig, lt->polling, samples, iters);
 }
 
 static int virq_bench_latency_family(const struct virq_bench_sel *sel, enum virq_bench_irq kind, bool polling,

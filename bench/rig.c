@@ -126,7 +126,7 @@ static void virq_bench_stop_signal(int sig)
  * SIGUSR1 needs a handler for the stop protocol (an ignored or default signal would not end epoll_pwait, or
  * would kill the process). Install a no-op one unless the embedding program already has its own.
  */
-static int virq_bench_install_stop_signal(void)
+int virq_bench_install_stop_signal(void)
 {
 	struct sigaction old, sa;
 

@@ -56,6 +56,10 @@ static const struct virq_bench_family virq_bench_families[] = {
 	{ "msix_mask", virq_bench_msix_mask },
 	{ "its_latency", virq_bench_its_latency },
 	{ "its_translation", virq_bench_its_translation },
+	{ "posted_latency", virq_bench_posted_latency },
+	{ "posted_throughput", virq_bench_posted_throughput },
+	{ "remapped_latency", virq_bench_remapped_latency },
+	{ "posted_counts", virq_bench_posted_counts },
 };
 
 static const struct virq_bench_figure virq_bench_figures[] = {
@@ -83,6 +87,23 @@ static const struct virq_bench_figure virq_bench_figures[] = {
 	  "ITS translation + latch of one MSI from the translation cache, 10,000 mapped events (ns); floor: the LPI latch alone" },
 	{ "its_translation_miss_ns", 7,
 	  "the same after the cache was dropped: the device and ITE lookup, then the cache fill (ns); floor: the LPI latch alone" },
+	{ "posted_latency_p50", 8,
+	  "16-vector device behind an IOMMU, vector posted: raise -> IOMMU post -> running vCPU's fold -> handler entry (ns, p50); floor: cache-line hand-off between the same 2 threads (goal ratio <= 2)" },
+	{ "posted_latency_p99", 8, "the same, p99 of each block" },
+	{ "posted_throughput", 9,
+	  "posts/s a running vCPU takes from one device thread raising 13 posted vectors round robin; floor: the same threads doing only the descriptor's atomics and the fold" },
+	{ "remapped_latency_p50", 10,
+	  "the same device, vector remapped by the kvm-vfio device's UNPOST_IRQ: raise -> host IRQ -> eventfd -> irqfd -> halted vCPU -> handler (ns, p50); floor: as irqfd_msi_latency_p50" },
+	{ "remapped_latency_p99", 10, "the same, p99 of each block" },
+	{ "posted_halted_latency_p50", 10,
+	  "the same device and halted vCPU, vector posted: raise -> IOMMU post -> wakeup vector -> kick -> handler (ns, p50); floor: as irqfd_msi_latency_p50" },
+	{ "posted_halted_latency_p99", 10, "the same, p99 of each block" },
+	{ "posted_syscalls_per_delivery", 11,
+	  "syscalls, all threads, per posted delivery (raise -> handler) to a running vCPU, must be 0; reference: the remapped path of the same device to the same vCPU" },
+	{ "posted_kicks_per_delivery", 11, "wake-up kicks per posted delivery to a running vCPU (0); reference: the remapped path" },
+	{ "posted_halted_syscalls_per_delivery", 11,
+	  "syscalls per posted delivery to a halted vCPU (the wakeup vector's kick); reference: the remapped path to it" },
+	{ "posted_halted_kicks_per_delivery", 11, "wake-up kicks per posted delivery to a halted vCPU; reference: the remapped path" },
 };
 
 #define VIRQ_BENCH_NR_FIGURES (sizeof(virq_bench_figures) / sizeof(virq_bench_figures[0]))
@@ -119,7 +140,7 @@ void virq_bench_emit(const struct virq_bench_sel *sel, const char *metric, doubl
 void virq_bench_list(void)
 {
 	for (unsigned i = 0; i < VIRQ_BENCH_NR_FIGURES; i++)
-		printf("%-32s %s\n", virq_bench_figures[i].metric, virq_bench_figures[i].what);
+		printf("%-36s %s\n", virq_bench_figures[i].metric, virq_bench_figures[i].what);
 }
 
 int virq_bench_run(const char *const *names, int nr)
