@@ -54,7 +54,7 @@ static void resample(void *ctx, unsigned pin)
 {
 }
 
-static const struct virq_gic_ops ops = { ram_read, ram_write, kick, resample };
+static const struct virq_gic_ops ops = { ram_read, ram_write, kick, resample, NULL };
 
 struct input {
 	const uint8_t *p;

@@ -147,6 +147,32 @@ ssize_t virq_vfio_region_write(int device_fd, const void *buf, size_t count, uin
 #define VIRQ_VFIO_REGION_OFFSET(index) ((uint64_t)(index) << 40)
 
 /*
+ * The host side of the function's INTx line (vfio-pci's INTx context), for tests and tools. The line is
+ * *active* from the moment its host handler fires (it masks the line and signals the trigger eventfd)
+ * until it is completed: unmasked by the VFIO user (VFIO_IRQ_SET_ACTION_UNMASK by ioctl or through the
+ * unmask eventfd, QEMU's resamplefd wiring), or, while the line is forwarded to a guest interrupt
+ * (KVM_DEV_VFIO_DEVICE_FORWARD_IRQ on an arm64 VM, docs/forwarding.md), by the guest's deactivation of
+ * the virtual interrupt, which reaches the host directly, or by UNFORWARD_IRQ. A completion that finds
+ * the line still asserted leaves it masked and active and signals the trigger again.
+ */
+struct virq_vfio_intx_stats {
+	uint64_t signals;          /* trigger eventfd writes: the handler firing, or a completion or unmask
+				    * that found the line still asserted (loopback TRIGGER not counted) */
+	uint64_t unmasks;          /* unmask requests of the VFIO user in INTx mode: ioctl, unmask eventfd,
+				    * clearing the command register's INTx disable */
+	uint64_t fwd_completions;  /* completions by the forwarded guest interrupt's deactivation */
+	uint64_t fwd_refires;      /* of those, the line was still asserted: signalled again */
+	uint64_t fwd_stale;        /* deactivations that found nothing to complete (the line was not active,
+				    * or forwarding changed in between) */
+	uint64_t unforward_completions; /* active lines completed by UNFORWARD_IRQ */
+	bool forwarded;            /* now */
+	bool active;               /* now */
+	bool masked;               /* now: masked by the handler, the user's MASK or command register */
+};
+/* A consistent snapshot (under the function's lock). -EINVAL if @fn or @out is NULL. */
+int virq_vfio_intx_stats(struct virq_pci_function *fn, struct virq_vfio_intx_stats *out);
+
+/*
  * Interrupt remapping: an IOMMU with an interrupt remapping table (VT-d chapters 5 and 9.10), in x2APIC
  * mode (IRTA.EIME = 1: 32-bit destination IDs), with posted-interrupt support.
  *

@@ -229,7 +229,9 @@ int virq_guest_load(int vcpu_fd, const char *text);
 #define KVM_DEV_VFIO_DEVICE_POST_IRQ       3
 #define KVM_DEV_VFIO_DEVICE_UNPOST_IRQ     4
 
-/* FORWARD_IRQ / UNFORWARD_IRQ argument (seed 001, 16 bytes). */
+/* FORWARD_IRQ / UNFORWARD_IRQ argument (seed 001, 16 bytes). On arm64 @gsi is the SPI number (INTID - 32,
+ * the pin of KVM's irqchip routes); only a VFIO INTx line (index 0, subindex 0) can be forwarded
+ * (docs/forwarding.md). */
 struct kvm_arch_forwarded_irq {
 	__u32 fd;       /* file descriptor of the VFIO device */
 	__u32 index;    /* VFIO device IRQ index */

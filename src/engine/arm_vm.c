@@ -55,6 +55,7 @@ static const struct virq_gic_ops virq_arm_gic_ops = {
 	.write_guest = virq_arm_write_guest,
 	.kick_vcpu = virq_arm_kick_vcpu,
 	.resample = virq_arm_resample,
+	.hw_deactivated = virq_arm_fwd_deactivated,
 };
 
 /* ---- life cycle -------------------------------------------------------------------------------------- */
@@ -66,12 +67,14 @@ int virq_arm_vm_create(struct virq_vm *vm)
 	if (!arm)
 		return -ENOMEM;
 	arm->dist_base = VIRQ_ARM_ADDR_UNDEF;
+	pthread_mutex_init(&arm->fwd_lock, NULL);
 	vm->arm = arm;
 	/* irqfds and routes exist on arm64 without a vGIC (they deliver nothing until it is initialised),
 	 * so the watcher thread starts with the VM rather than with an irqchip. */
 	int ret = virq_poller_start(vm);
 	if (ret < 0) {
 		vm->arm = NULL;
+		pthread_mutex_destroy(&arm->fwd_lock);
 		free(arm);
 	}
 	return ret;
@@ -90,6 +93,11 @@ void virq_arm_vm_destroy(struct virq_vm *vm)
 	}
 	if (atomic_load(&arm->ready))
 		virq_gic_destroy(&arm->gic);
+	/* Forwarded SPIs are unlinked by the kvm-vfio device's release, which holds a VM reference. */
+	for (unsigned pin = 0; pin < VIRQ_GIC_MAX_SPI_PINS; pin++)
+		if (arm->fwd[pin])
+			virq_arm_fwd_put(arm->fwd[pin]);
+	pthread_mutex_destroy(&arm->fwd_lock);
 	free(arm);
 }
 

@@ -18,6 +18,7 @@
 #define VIRQ_ENGINE_ARM_VM_H
 
 #include <linux/kvm.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -28,6 +29,9 @@
 struct virq_vm;
 struct virq_vcpu;
 struct kvm_msi;
+struct virq_arm_fwd;
+struct virq_handle;
+struct virq_fwd_line;
 
 #define VIRQ_ARM_ADDR_UNDEF UINT64_MAX   /* KVM's VGIC_ADDR_UNDEF: reads back as all-ones */
 #define VIRQ_ARM_IPA_BITS 40             /* KVM's default IPA size for type-0 arm64 VMs */
@@ -61,6 +65,12 @@ struct virq_arm_vm {
 	struct virq_gic gic;             /* valid once ready */
 	struct virq_arm_its *its[VIRQ_GIC_MAX_ITS]; /* [P] */
 	_Atomic unsigned nr_its;         /* [A] release after its[nr_its - 1] is set */
+
+	/* Forwarded SPIs (seed 001, arm_fwd.c, docs/forwarding.md). fwd_lock nests inside a host line's
+	 * lock and outside gic->lock, and is never held while calling the host. */
+	pthread_mutex_t fwd_lock;
+	struct virq_arm_fwd *fwd[VIRQ_GIC_MAX_SPI_PINS]; /* [L:fwd_lock] by SPI pin, NULL: not forwarded */
+	_Atomic uint64_t fwd_deactivations; /* [A] guest deactivations handed to a forwarded line */
 };
 
 /* arm_vm.c: life cycle and the native calls the front dispatches to for an arm64 VM. */
@@ -93,6 +103,30 @@ int virq_arm_deliver_msi(struct virq_vm *vm, uint64_t address, uint32_t data, ui
 			 uint64_t raise_ns);
 /* An irqchip route's injection: SPI pin + 32 follows @level. -1 when nothing can take it. */
 int virq_arm_set_spi(struct virq_vm *vm, uint32_t pin, bool level);
+
+/*
+ * arm_fwd.c: forwarded SPIs, the vGIC side of KVM_DEV_VFIO_DEVICE_FORWARD_IRQ (seed 001). A link ties SPI
+ * @pin to a host line (src/bypass/forward.h) and holds a reference on the VFIO device's handle, which
+ * keeps the line alive; links are reference-counted so a deactivation can use one after dropping
+ * fwd_lock.
+ */
+/* Can SPI @pin be forwarded now? 0; -ENXIO no vGIC; -EBUSY vGIC not initialised, or @pin already
+ * forwards a line; -EINVAL @pin beyond the SPIs. */
+int virq_arm_fwd_check(struct virq_vm *vm, uint32_t pin);
+/* A new link (one reference) for @line, taking over the handle reference @h. NULL: out of memory. */
+struct virq_arm_fwd *virq_arm_fwd_new(struct virq_handle *h, struct virq_fwd_line *line);
+struct virq_fwd_line *virq_arm_fwd_line(const struct virq_arm_fwd *fwd);
+void virq_arm_fwd_put(struct virq_arm_fwd *fwd);
+/* @pin's link with a reference taken, or NULL. */
+struct virq_arm_fwd *virq_arm_fwd_get(struct virq_vm *vm, uint32_t pin);
+/* Link @pin to @fwd (forwarding generation @gen; the caller's reference goes to the table) and map the
+ * SPI to hardware. */
+void virq_arm_fwd_attach(struct virq_vm *vm, uint32_t pin, struct virq_arm_fwd *fwd, uint64_t gen);
+/* Unlink @pin: the SPI is an ordinary interrupt again (pending and active kept). Drops the table's
+ * reference. Called with the line's lock held, before the line is completed. */
+void virq_arm_fwd_detach(struct virq_vm *vm, uint32_t pin);
+/* The GIC's ops->hw_deactivated: the guest deactivated forwarded SPI @pin; complete its line. */
+void virq_arm_fwd_deactivated(void *ctx, unsigned pin);
 
 /* vgic_device.c / its_device.c: KVM_CREATE_DEVICE and the device attribute ioctls. */
 struct virq_arm_device;

@@ -6,7 +6,7 @@
  *
  * Unknown requests fail as KVM's do on x86: EINVAL on the system and vCPU handles, ENOTTY on a VM.
  * VMs also make device handles (KVM_CREATE_DEVICE): an arm64 VM the vGICv3 and its ITSes (engine/arm_vm.h),
- * an x86 VM the kvm-vfio device (engine/vm_kvm_vfio.h); they take the KVM_{SET,GET,HAS}_DEVICE_ATTR ioctls
+ * either the kvm-vfio device (engine/vm_kvm_vfio.h); they take the KVM_{SET,GET,HAS}_DEVICE_ATTR ioctls
  * and ENOTTY for anything else.
  */
 #define _GNU_SOURCE
@@ -165,17 +165,20 @@ static long virq_vm_irq_line_ioctl(struct virq_vm *vm, unsigned long request, st
 
 /*
  * KVM_CREATE_DEVICE: the new descriptor goes back in cd->fd, as KVM writes it (0 is returned). arm64:
- * the vGICv3 and its ITSes; x86: the kvm-vfio device. KVM_CREATE_DEVICE_TEST creates nothing.
+ * the vGICv3, its ITSes and the kvm-vfio device (forwarding); x86: the kvm-vfio device.
+ * KVM_CREATE_DEVICE_TEST creates nothing.
  */
 static long virq_vm_create_device_ioctl(struct virq_vm *vm, struct kvm_create_device *cd)
 {
-	const struct virq_handle_ops *kind = vm->arm ? &virq_device_handle : &virq_kvm_vfio_handle;
+	const struct virq_handle_ops *kind;
 	void *dev;
 	int ret;
 
 	if (!cd)
 		return -EFAULT;
-	if (vm->arm) {
+	bool vgic = vm->arm && cd->type != KVM_DEV_TYPE_VFIO;
+	kind = vgic ? &virq_device_handle : &virq_kvm_vfio_handle;
+	if (vgic) {
 		struct virq_arm_device *arm_dev;
 		ret = virq_arm_create_device(vm, cd, &arm_dev);
 		dev = arm_dev;

@@ -59,11 +59,11 @@ void virq_kvm_vfio_destroy(struct virq_kvm_vfio *dev)
 	pthread_mutex_lock(&dev->lock);
 	while (dev->fwds) {
 		struct virq_kvm_vfio_fwd *f = dev->fwds;
-		struct virq_kvm_vfio_irq_state st;
+		struct virq_kvm_vfio_irq_state st = { 0 };
 		dev->fwds = f->next;
 		/* Unforwarding works at any time; release must not leave a host line forwarded. */
-		if (dev->ops->irq_lock(dev->ctx, f->fd, f->index, f->subindex, &st) == 0)
-			dev->ops->irq_unlock(dev->ctx, f->fd, f->index, f->subindex, -1, f->gsi);
+		if (dev->ops->irq_lock(dev->ctx, f->fd, f->index, f->subindex, f->gsi, false, &st) == 0)
+			dev->ops->irq_unlock(dev->ctx, f->fd, f->index, f->subindex, -1, f->gsi, &st);
 		close(f->fd);
 		free(f);
 	}
@@ -169,7 +169,7 @@ static int virq_kvm_vfio_forward(struct virq_kvm_vfio *dev, const struct kvm_arc
 {
 	struct kvm_arch_forwarded_irq a = *arg;
 	struct virq_kvm_vfio_fwd **link, *f = NULL;
-	struct virq_kvm_vfio_irq_state st;
+	struct virq_kvm_vfio_irq_state st = { 0 }; /* what the callback does not fill reads as "no" */
 	int fd = (int)a.fd, r;
 
 	if ((r = dev->ops->file_check(dev->ctx, fd)))
@@ -194,20 +194,21 @@ static int virq_kvm_vfio_forward(struct virq_kvm_vfio *dev, const struct kvm_arc
 		r = -EEXIST;
 	else if (!on && !*link)
 		r = -ENOENT;
-	else if ((r = dev->ops->irq_lock(dev->ctx, fd, a.index, a.subindex, &st)) == 0) {
+	else if ((r = dev->ops->irq_lock(dev->ctx, fd, a.index, a.subindex, on ? a.gsi : (*link)->gsi, on,
+					 &st)) == 0) {
 		if (on && st.signalling && st.active) {
 			/* Seed 000's later text: forwarding an IRQ that is active right now would leave the host
 			 * line's completion to a guest that never saw it; the caller retries. */
 			r = -EAGAIN;
-			dev->ops->irq_unlock(dev->ctx, fd, a.index, a.subindex, 0, a.gsi);
+			dev->ops->irq_unlock(dev->ctx, fd, a.index, a.subindex, 0, a.gsi, &st);
 		} else if (on) {
-			dev->ops->irq_unlock(dev->ctx, fd, a.index, a.subindex, 1, a.gsi);
+			dev->ops->irq_unlock(dev->ctx, fd, a.index, a.subindex, 1, a.gsi, &st);
 			f->next = dev->fwds;
 			dev->fwds = f;
 			f = NULL;
 		} else {
 			struct virq_kvm_vfio_fwd *old = *link;
-			dev->ops->irq_unlock(dev->ctx, fd, a.index, a.subindex, -1, old->gsi);
+			dev->ops->irq_unlock(dev->ctx, fd, a.index, a.subindex, -1, old->gsi, &st);
 			*link = old->next;
 			f = old; /* freed below */
 		}

@@ -7,9 +7,9 @@
  *
  * Why callbacks (struct virq_kvm_vfio_ops): "is this fd a VFIO device?" and "is this VFIO IRQ active?"
  * are questions about the host simulation, whose headers the engine must not include (ARCHITECTURE.md
- * section 1). Whoever wires the VM to the host answers them: on x86 VMs vm_kvm_vfio.c, which asks the
- * handle table (VFIO descriptors are virq handles) and offers no forwarding; an Arm forwarding glue
- * would need the host's IRQ state (docs/posted.md). The split: this module owns the rules
+ * section 1). Whoever wires the VM to the host answers them: vm_kvm_vfio.c, which asks the handle table
+ * (VFIO descriptors are virq handles), offers no forwarding on x86 and forwards INTx lines to SPIs on
+ * arm64 through src/bypass/forward.h (docs/forwarding.md). The split: this module owns the rules
  * and the errno (what Linux and the seeds specify) and the device's state (tracked files, forwarded
  * IRQs, overrides); the callbacks only report host facts and apply host changes.
  *
@@ -19,7 +19,9 @@
  *   FILE_ADD: -EFAULT no argument; -EBADF fd not open; -EINVAL not a VFIO file; -EEXIST already tracked
  *   FILE_DEL: -EFAULT; -EBADF; -ENOENT not tracked (a non-VFIO fd is simply not tracked)
  *   FORWARD_IRQ: -EFAULT; -EBADF; -EINVAL not VFIO, gsi >= KVM_MAX_IRQ_ROUTES, or no such IRQ;
- *        -EEXIST already forwarded; -EAGAIN VFIO signalling is set for it and it is active right now
+ *        -EEXIST already forwarded; what irq_lock adds (arm64: -EINVAL gsi beyond the SPIs, -ENXIO no
+ *        vGIC, -EBUSY vGIC not initialised or the SPI or the line forwarded elsewhere);
+ *        -EAGAIN VFIO signalling is set for it and it is active right now
  *        (seed 000's later text, which supersedes 001 v3's -EBUSY; ARCHITECTURE.md 2, row 001)
  *   UNFORWARD_IRQ: -EFAULT; -EBADF; -EINVAL; -ENOENT not forwarded; otherwise works at any time
  *   POST_IRQ / UNPOST_IRQ: -EFAULT; -EINVAL argsz too small for count, count 0 or above
@@ -50,6 +52,7 @@
 struct virq_kvm_vfio_irq_state {
 	bool signalling; /* VFIO_DEVICE_SET_IRQS has an eventfd trigger set for it */
 	bool active;     /* the physical interrupt is active now (raised, not yet completed) */
+	void *cookie;    /* the callbacks' own, from irq_lock to irq_unlock */
 };
 
 struct virq_kvm_vfio_ops {
@@ -60,12 +63,17 @@ struct virq_kvm_vfio_ops {
 	void (*set_kvm)(void *ctx, int fd, bool attached);
 	/*
 	 * FORWARD/UNFORWARD (both NULL: not offered, -ENXIO, as on a VM without a GIC). irq_lock finds IRQ
-	 * (@index, @subindex) of device @fd, holds it still and reports its state (-EINVAL: no such IRQ).
-	 * irq_unlock releases it, first applying @change: +1 forward to @gsi, -1 unforward, 0 nothing. The
-	 * rule (EAGAIN) is decided between the two, so it sees one consistent moment.
+	 * (@index, @subindex) of device @fd, to be forwarded to @gsi (@forward) or unforwarded from @gsi,
+	 * holds it still and reports its state; -EINVAL: no such IRQ or no such @gsi, or another -errno
+	 * when the VM cannot forward to @gsi now. For an unforward @fd may be the device's duplicate
+	 * descriptor (device release), so the callback should find the IRQ by @gsi. irq_unlock releases
+	 * it, first applying @change: +1 forward to @gsi, -1 unforward, 0 nothing; @st is what irq_lock
+	 * filled. The rule (EAGAIN) is decided between the two, so it sees one consistent moment.
 	 */
-	int (*irq_lock)(void *ctx, int fd, uint32_t index, uint32_t subindex, struct virq_kvm_vfio_irq_state *st);
-	void (*irq_unlock)(void *ctx, int fd, uint32_t index, uint32_t subindex, int change, uint32_t gsi);
+	int (*irq_lock)(void *ctx, int fd, uint32_t index, uint32_t subindex, uint32_t gsi, bool forward,
+			struct virq_kvm_vfio_irq_state *st);
+	void (*irq_unlock)(void *ctx, int fd, uint32_t index, uint32_t subindex, int change, uint32_t gsi,
+			   struct virq_kvm_vfio_irq_state *st);
 	/* POST/UNPOST (NULL: not offered, -ENXIO): the override of @gsi changed; re-decide the irqfd(s) on
 	 * it (virq_irqfd_bypass_update(b, NULL)), which read it back with virq_kvm_vfio_override(). */
 	void (*override_changed)(void *ctx, uint32_t gsi);

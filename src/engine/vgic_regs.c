@@ -223,8 +223,8 @@ static int virq_vgic_regs_access_locked(struct virq_vm *vm, const struct kvm_dev
 	if (attr->group == KVM_DEV_ARM_VGIC_GRP_DIST_REGS) {
 		if (write && offset == VIRQ_GICD_IIDR)
 			return virq_vgic_iidr_write(gic, (uint32_t)*val);
-		if (write)
-			virq_gic_dist_write(gic, offset, 4, *val);
+		if (write) /* userspace: a hardware-mapped SPI's physical interrupt is left alone (KVM) */
+			virq_gic_dist_uaccess_write(gic, offset, 4, *val);
 		else
 			*val = (uint32_t)virq_gic_dist_read(gic, offset, 4);
 	} else {

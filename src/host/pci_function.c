@@ -72,6 +72,7 @@ static uint64_t bit(unsigned cause)
 
 void virq_pci_intx_count_signal_locked(struct virq_pci_function *fn)
 {
+	fn->intx_stats.signals++;
 	for (unsigned k = 0; k < fn->desc.causes; k++)
 		if (fn->status & bit(k))
 			fn->cause[k].messages++;
@@ -86,6 +87,7 @@ int virq_pci_intx_handler_locked(struct virq_pci_function *fn)
 		return -1; /* the line is not asserted */
 	virq_pci_set_intx_disable_locked(fn, true);
 	fn->intx_masked = true;
+	fn->intx_active = true; /* until completed: unmasked, or deactivated by the guest when forwarded */
 	virq_pci_intx_count_signal_locked(fn);
 	return fn->intx_trigger;
 }

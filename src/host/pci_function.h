@@ -20,6 +20,7 @@
 #ifndef VIRQ_HOST_PCI_FUNCTION_H
 #define VIRQ_HOST_PCI_FUNCTION_H
 
+#include "bypass/forward.h"
 #include "bypass/irqbypass.h"
 #include "guest/latency.h"
 #include "virq/host.h"
@@ -96,6 +97,14 @@ struct virq_pci_function {
 	int unmask_efd;                           /* [L:lock] the INTx unmask virqfd, -1 if none */
 	uint64_t unmask_gen;                      /* [L:lock] bumped whenever @unmask_efd changes */
 	unsigned open_count;                      /* [L:igate] open VFIO descriptors */
+
+	/* INTx as a forwarded line (seed 001, src/bypass/forward.h, vfio_irqs.c). */
+	struct virq_fwd_line intx_line;           /* [I] its ops */
+	bool intx_active;                         /* [L:lock] the handler fired (automask) and the line has
+						   * not been completed (unmasked) since */
+	bool intx_fwd;                            /* [L:lock] forwarded to a guest interrupt */
+	uint64_t intx_fwd_gen;                    /* [L:lock] bumped by every forward and unforward */
+	struct virq_vfio_intx_stats intx_stats;   /* [L:lock] counters; forwarded/active/masked filled on read */
 
 	/* Interrupt remapping (irte.c): set by attach/detach with igate and lock held, read with either. */
 	struct virq_iommu *iommu;                 /* [L:lock] NULL: messages in compatibility format */
@@ -202,6 +211,8 @@ void virq_iommu_function_gone(struct virq_pci_function *fn);
 
 /* vfio_irqs.c */
 long virq_vfio_set_irqs(struct virq_pci_function *fn, unsigned long arg);
+/* VIRQ_FWD_LINE_GET (src/bypass/forward.h): the line of IRQ @req->index/@req->subindex, or -EINVAL. */
+int virq_vfio_fwd_line_get(struct virq_pci_function *fn, struct virq_fwd_line_get *req);
 void virq_vfio_irqs_release(struct virq_pci_function *fn); /* igate held: disable everything */
 void virq_vfio_intx_virq_disable(struct virq_pci_function *fn, bool disabled); /* igate held */
 /* The unmask handler (vfio_pci_intx_unmask_handler): returns the trigger to signal (line still asserted)

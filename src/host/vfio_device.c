@@ -90,6 +90,8 @@ static long vfio_ioctl(void *object, unsigned long request, unsigned long arg)
 		return p ? get_irq_info(fn, p) : -EFAULT;
 	case VFIO_DEVICE_SET_IRQS:
 		return virq_vfio_set_irqs(fn, arg);
+	case VIRQ_FWD_LINE_GET: /* virq-internal: the kvm-vfio device finds a line to forward */
+		return p ? virq_vfio_fwd_line_get(fn, p) : -EFAULT;
 	case VFIO_DEVICE_RESET:
 		pthread_mutex_lock(&fn->igate);
 		pthread_mutex_lock(&fn->lock);

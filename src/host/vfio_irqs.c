@@ -82,15 +82,10 @@ static void intx_mask_locked(struct virq_pci_function *fn)
 	}
 }
 
-int virq_vfio_intx_unmask_locked(struct virq_pci_function *fn)
+/* pci_check_and_unmask_intx: stay masked and resend if the function still wants service, else unmask
+ * (the line is no longer active). Returns the trigger to signal or -1. */
+static int intx_check_and_unmask_locked(struct virq_pci_function *fn)
 {
-	if (!is_intx(fn)) {
-		virq_pci_set_intx_disable_locked(fn, false);
-		return -1;
-	}
-	if (!fn->intx_masked || fn->virq_disabled)
-		return -1;
-	/* pci_check_and_unmask_intx: stay masked and resend if the function still wants service. */
 	if (virq_pci_intx_status_locked(fn)) {
 		if (fn->intx_trigger < 0)
 			return -1;
@@ -99,7 +94,20 @@ int virq_vfio_intx_unmask_locked(struct virq_pci_function *fn)
 	}
 	virq_pci_set_intx_disable_locked(fn, false);
 	fn->intx_masked = false;
+	fn->intx_active = false;
 	return -1;
+}
+
+int virq_vfio_intx_unmask_locked(struct virq_pci_function *fn)
+{
+	if (!is_intx(fn)) {
+		virq_pci_set_intx_disable_locked(fn, false);
+		return -1;
+	}
+	fn->intx_stats.unmasks++;
+	if (!fn->intx_masked || fn->virq_disabled)
+		return -1;
+	return intx_check_and_unmask_locked(fn);
 }
 
 static void intx_unmask(struct virq_pci_function *fn)
@@ -135,6 +143,7 @@ static void intx_enable(struct virq_pci_function *fn)
 	pthread_mutex_lock(&fn->lock);
 	fn->irq_type = VFIO_PCI_INTX_IRQ_INDEX;
 	fn->intx_masked = fn->virq_disabled;
+	fn->intx_active = false;
 	virq_pci_set_intx_disable_locked(fn, fn->intx_masked);
 	pthread_mutex_unlock(&fn->lock);
 }
@@ -166,9 +175,124 @@ static void intx_disable(struct virq_pci_function *fn)
 	int old = fn->intx_trigger;
 	fn->intx_trigger = -1;
 	fn->intx_masked = false;
+	fn->intx_active = false; /* the host IRQ is freed: nothing left to complete */
 	fn->irq_type = VIRQ_IRQ_NONE;
 	pthread_mutex_unlock(&fn->lock);
 	eventfd_release(fn, old);
+}
+
+/* ---- INTx as a forwarded line (seed 001; src/bypass/forward.h, docs/forwarding.md) ----
+ *
+ * Forwarding changes one thing on the host: who completes the active line. Not forwarded, the VFIO user
+ * does (UNMASK by ioctl or through the unmask eventfd that QEMU wires to KVM's resamplefd); forwarded,
+ * the engine does when the guest deactivates the virtual interrupt, by calling complete() here, with no
+ * eventfd in between. The firing path is the same either way: the handler masks the line (active) and
+ * signals the trigger eventfd. The user's unmask keeps working while forwarded (it is only not needed).
+ * Forwarding outlives INTx disable and re-enable: it is a property of the line, not of its signalling.
+ */
+
+static struct virq_pci_function *line_fn(struct virq_fwd_line *line)
+{
+	return (struct virq_pci_function *)((char *)line - offsetof(struct virq_pci_function, intx_line));
+}
+
+/* Complete the active line (deactivate the physical interrupt): returns the trigger to signal or -1. */
+static int intx_complete_locked(struct virq_pci_function *fn)
+{
+	if (!fn->intx_active)
+		return -1;
+	if (fn->virq_disabled) {
+		/* The user masked INTx in the command register: the interrupt is completed but the line stays
+		 * masked; clearing the bit unmasks it and fires again if it is still asserted. */
+		fn->intx_active = false;
+		return -1;
+	}
+	return intx_check_and_unmask_locked(fn);
+}
+
+static void intx_line_lock(struct virq_fwd_line *line, struct virq_fwd_line_state *st)
+{
+	struct virq_pci_function *fn = line_fn(line);
+
+	pthread_mutex_lock(&fn->lock);
+	st->signalling = is_intx(fn) && fn->intx_trigger >= 0;
+	st->active = fn->intx_active;
+	st->forwarded = fn->intx_fwd;
+}
+
+static uint64_t intx_line_unlock(struct virq_fwd_line *line, int change)
+{
+	struct virq_pci_function *fn = line_fn(line);
+	int fd = -1;
+
+	if (change > 0) {
+		fn->intx_fwd = true;
+		fn->intx_fwd_gen++;
+	} else if (change < 0) {
+		fn->intx_fwd = false;
+		fn->intx_fwd_gen++;
+		if (fn->intx_active) {
+			fn->intx_stats.unforward_completions++;
+			fd = intx_complete_locked(fn); /* unforwarding works at any time: complete it */
+		}
+	}
+	uint64_t gen = fn->intx_fwd_gen;
+	struct virq_pci_signal sig = virq_pci_signal_begin_locked(fn, fd);
+	pthread_mutex_unlock(&fn->lock);
+	virq_pci_signal_end(fn, sig);
+	return gen;
+}
+
+static void intx_line_complete(struct virq_fwd_line *line, uint64_t gen)
+{
+	struct virq_pci_function *fn = line_fn(line);
+	int fd = -1;
+
+	pthread_mutex_lock(&fn->lock);
+	if (!fn->intx_fwd || fn->intx_fwd_gen != gen || !fn->intx_active) {
+		fn->intx_stats.fwd_stale++;
+	} else {
+		fn->intx_stats.fwd_completions++;
+		fd = intx_complete_locked(fn);
+		if (fd >= 0)
+			fn->intx_stats.fwd_refires++;
+	}
+	struct virq_pci_signal sig = virq_pci_signal_begin_locked(fn, fd);
+	pthread_mutex_unlock(&fn->lock);
+	virq_pci_signal_end(fn, sig);
+}
+
+static const struct virq_fwd_line_ops intx_line_ops = {
+	.lock = intx_line_lock,
+	.unlock = intx_line_unlock,
+	.complete = intx_line_complete,
+};
+
+int virq_vfio_fwd_line_get(struct virq_pci_function *fn, struct virq_fwd_line_get *req)
+{
+	/* Only a level line with automask has an active state for the guest to complete: INTx. MSI and
+	 * MSI-X are edge messages (their bypass is posting, or direct LPI injection). */
+	if (req->index != VFIO_PCI_INTX_IRQ_INDEX || req->subindex != 0 || !fn->desc.intx_pin)
+		return -EINVAL;
+	pthread_mutex_lock(&fn->lock);
+	if (!fn->intx_line.ops) /* written once: lock-free readers hold the line only after this */
+		fn->intx_line.ops = &intx_line_ops;
+	pthread_mutex_unlock(&fn->lock);
+	req->line = &fn->intx_line;
+	return 0;
+}
+
+int virq_vfio_intx_stats(struct virq_pci_function *fn, struct virq_vfio_intx_stats *out)
+{
+	if (!fn || !out)
+		return -EINVAL;
+	pthread_mutex_lock(&fn->lock);
+	*out = fn->intx_stats;
+	out->forwarded = fn->intx_fwd;
+	out->active = fn->intx_active;
+	out->masked = fn->intx_masked;
+	pthread_mutex_unlock(&fn->lock);
+	return 0;
 }
 
 static int set_intx_unmask(struct virq_pci_function *fn, unsigned start, unsigned count, uint32_t flags,

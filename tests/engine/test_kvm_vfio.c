@@ -54,10 +54,11 @@ static void host_set_kvm(void *ctx, int fd, bool attached)
 	h->set_kvm_balance += attached ? 1 : -1;
 }
 
-static int host_irq_lock(void *ctx, int fd, uint32_t index, uint32_t subindex, struct virq_kvm_vfio_irq_state *st)
+static int host_irq_lock(void *ctx, int fd, uint32_t index, uint32_t subindex, uint32_t gsi, bool forward,
+			 struct virq_kvm_vfio_irq_state *st)
 {
 	struct fake_host *h = ctx;
-	(void)fd;
+	(void)fd, (void)gsi, (void)forward;
 	assert_false(h->held);
 	if (index >= 4 || subindex >= 4)
 		return -EINVAL;
@@ -66,10 +67,11 @@ static int host_irq_lock(void *ctx, int fd, uint32_t index, uint32_t subindex, s
 	return 0;
 }
 
-static void host_irq_unlock(void *ctx, int fd, uint32_t index, uint32_t subindex, int change, uint32_t gsi)
+static void host_irq_unlock(void *ctx, int fd, uint32_t index, uint32_t subindex, int change, uint32_t gsi,
+			    struct virq_kvm_vfio_irq_state *st)
 {
 	struct fake_host *h = ctx;
-	(void)fd;
+	(void)fd, (void)st;
 	assert_true(h->held);
 	h->held = false;
 	if (change > 0) {

@@ -84,9 +84,9 @@ static void test_create_irqchip_and_devices(void **state)
 	assert_fails(virq_ioctl(vm, KVM_CREATE_IRQCHIP, 0), ENODEV);
 	struct kvm_create_device cd = { .type = KVM_DEV_TYPE_ARM_VGIC_V2 };
 	assert_fails(virq_ioctl(vm, KVM_CREATE_DEVICE, &cd), ENODEV);
-	cd.type = KVM_DEV_TYPE_VFIO;
-	assert_fails(virq_ioctl(vm, KVM_CREATE_DEVICE, &cd), ENODEV);
-	cd.type = 0x7777;
+	cd = (struct kvm_create_device){ .type = KVM_DEV_TYPE_VFIO, .flags = KVM_CREATE_DEVICE_TEST };
+	assert_int_equal(virq_ioctl(vm, KVM_CREATE_DEVICE, &cd), 0); /* the kvm-vfio device (forwarding) */
+	cd = (struct kvm_create_device){ .type = 0x7777 };
 	assert_fails(virq_ioctl(vm, KVM_CREATE_DEVICE, &cd), ENODEV);
 	assert_fails(virq_ioctl(vm, KVM_CREATE_DEVICE, NULL), EFAULT);
 	/* TEST creates nothing. */

@@ -172,6 +172,17 @@ void virq_gic_invalidate_its_caches_locked(struct virq_gic *gic)
 
 void virq_gic_irq_set_line(struct virq_gic *gic, struct virq_gic_irq *irq, bool level)
 {
+	if (irq->hw) {
+		/* Hardware-mapped: rising edges only; the physical line re-asserts after deactivation. */
+		if (!level)
+			return;
+		if (!virq_gic_irq_pending(irq))
+			irq->raise_ns = virq_gic_now_ns();
+		irq->pending_latch = true;
+		if (virq_gic_irq_ready(irq))
+			virq_gic_kick(gic, irq->target);
+		return;
+	}
 	/*
 	 * KVM's vgic_validate_injection: edge takes every assert; level only changes of the line. The line
 	 * is remembered for edge interrupts too, so a switch to level sees the current input.
@@ -183,6 +194,35 @@ void virq_gic_irq_set_line(struct virq_gic *gic, struct virq_gic_irq *irq, bool 
 	irq->line = level;
 	if (virq_gic_irq_ready(irq))
 		virq_gic_kick(gic, irq->target);
+}
+
+void virq_gic_hw_note_locked(struct virq_gic *gic, const struct virq_gic_irq *irq)
+{
+	size_t pin = (size_t)(irq - gic->spis); /* hw is only ever set on SPIs */
+
+	if (!gic->uaccess)
+		gic->hw_done[pin / 64] |= 1ull << (pin % 64);
+}
+
+bool virq_gic_hw_take_locked(struct virq_gic *gic, uint64_t done[VIRQ_GIC_HW_WORDS])
+{
+	bool any = false;
+
+	for (unsigned w = 0; w < VIRQ_GIC_HW_WORDS; w++) {
+		done[w] = gic->hw_done[w];
+		gic->hw_done[w] = 0;
+		any |= done[w] != 0;
+	}
+	return any;
+}
+
+void virq_gic_hw_deactivated(struct virq_gic *gic, const uint64_t done[VIRQ_GIC_HW_WORDS])
+{
+	if (!gic->ops->hw_deactivated)
+		return;
+	for (unsigned w = 0; w < VIRQ_GIC_HW_WORDS; w++)
+		for (uint64_t bits = done[w]; bits; bits &= bits - 1)
+			gic->ops->hw_deactivated(gic->ctx, w * 64 + (unsigned)__builtin_ctzll(bits));
 }
 
 /* ---- The per-interrupt register bank (vgic-mmio.c) ---- */
@@ -291,8 +331,18 @@ void virq_gic_bank_write(struct virq_gic *gic, struct virq_gic_irq *irqs, unsign
 				if (set && !virq_gic_irq_pending(irq))
 					irq->raise_ns = virq_gic_now_ns();
 				irq->pending_latch = set; /* ICPENDR: a high level line keeps it pending */
+				/* KVM's vgic_hw_irq_cpending: a HW interrupt cleared while inactive completes
+				 * the physical one, so SPENDR + CPENDR cannot leave it masked for ever. */
+				if (!set && irq->hw && !irq->active)
+					virq_gic_hw_note_locked(gic, irq);
 				break;
-			case F_ACTIVE: irq->active = set; break;
+			case F_ACTIVE:
+				/* KVM's vgic_hw_irq_change_active: clearing a HW interrupt's active state
+				 * deactivates the physical one. */
+				if (!set && irq->hw && irq->active)
+					virq_gic_hw_note_locked(gic, irq);
+				irq->active = set;
+				break;
 			}
 			if (virq_gic_irq_ready(irq))
 				virq_gic_kick(gic, irq->target);

@@ -12,7 +12,8 @@
  * (EnableLPIs, PENDBASER, queued LPIs) and the list of ITSes. Each vCPU's cpu->lock protects its SGIs,
  * PPIs and CPU-interface state. Order (outer first): its->lock -> gic->lock -> cpu->lock -> its->cache_lock.
  * ops->read_guest, write_guest and kick_vcpu are called with these locks held and must not call back into
- * the GIC or an ITS; ops->resample is called with no lock held and may re-enter (set an SPI's level).
+ * the GIC or an ITS; ops->resample and ops->hw_deactivated are called with no lock held and may re-enter
+ * (set an SPI's level).
  * Lock tags on fields: [I] immutable after init, [L:x] protected by lock x, [A] atomic.
  */
 #ifndef VIRQ_IRQCHIP_ARM_GICV3_H
@@ -37,6 +38,7 @@
 #define VIRQ_GIC_PRI_BITS 5          /* 32 priority levels, step 8, as KVM */
 #define VIRQ_GIC_PRI_MASK 0xf8u
 #define VIRQ_GIC_DIST_SIZE 0x10000ull
+#define VIRQ_GIC_HW_WORDS ((VIRQ_GIC_MAX_SPIS + 63) / 64) /* one bit per SPI */
 
 struct virq_its;
 
@@ -49,9 +51,17 @@ struct virq_gic_ops {
 	void (*kick_vcpu)(void *ctx, unsigned vcpu);
 	/*
 	 * Optional. The guest deactivated level-triggered SPI @pin (INTID - 32), KVM's ack notifier: a
-	 * resampler de-asserts the line and signals its resamplefd. Called with no GIC lock held.
+	 * resampler de-asserts the line and signals its resamplefd. Called with no GIC lock held. Not
+	 * called for a hardware-mapped SPI (hw_deactivated instead).
 	 */
 	void (*resample)(void *ctx, unsigned pin);
+	/*
+	 * Optional. Hardware-mapped SPI @pin (virq_gic_set_spi_hw) was deactivated by the guest: EOIR with
+	 * EOImode 0, DIR with EOImode 1, a write to GICD_ICACTIVER, or its pending state cleared through
+	 * GICD_ICPENDR while inactive (KVM's vgic_hw_irq_cpending): deactivate the physical interrupt.
+	 * Called with no GIC lock held, on the guest's vCPU thread.
+	 */
+	void (*hw_deactivated)(void *ctx, unsigned pin);
 };
 
 /* SGI, PPI or SPI state (KVM's struct vgic_irq, minus what LPIs need). */
@@ -66,6 +76,7 @@ struct virq_gic_irq {
 	bool active;
 	bool level;            /* configured level-sensitive (ICFGR bit 1 clear) */
 	bool line;             /* level input as last set (KVM's line_level) */
+	bool hw;               /* SPI: hardware-mapped (forwarded, seed 001): see virq_gic_set_spi_hw */
 };
 
 /* One LPI (INTID 8192..65535): created by the first ITE that maps it, freed with the last one. */
@@ -122,6 +133,9 @@ struct virq_gic {
 	struct virq_its *its[VIRQ_GIC_MAX_ITS]; /* [L:lock] ITSes whose caches EnableLPIs=0 invalidates */
 	unsigned nr_its;                    /* [L:lock] */
 	_Atomic uint64_t lpi_read_faults;   /* [A] property/pending table reads that missed guest RAM */
+	uint64_t hw_done[VIRQ_GIC_HW_WORDS]; /* [L:lock] hardware-mapped SPIs a distributor write
+					     * deactivated, for ops->hw_deactivated once the lock is dropped */
+	bool uaccess;                       /* [L:lock] a userspace register write is running */
 };
 
 /* ICC_* system registers the guest reaches through virq_gic_icc_read/write. */
@@ -149,6 +163,9 @@ int virq_gic_mpidr_to_vcpu(const struct virq_gic *gic, uint64_t mpidr);
  * (a width a register does not take reads 0 / is ignored). Any thread. */
 uint64_t virq_gic_dist_read(struct virq_gic *gic, uint64_t offset, unsigned len);
 void virq_gic_dist_write(struct virq_gic *gic, uint64_t offset, unsigned len, uint64_t value);
+/* The same write from userspace (KVM_DEV_ARM_VGIC_GRP_DIST_REGS): it changes the virtual state only, a
+ * hardware-mapped SPI's physical interrupt is left alone (KVM's is_uaccess). */
+void virq_gic_dist_uaccess_write(struct virq_gic *gic, uint64_t offset, unsigned len, uint64_t value);
 uint64_t virq_gic_redist_read(struct virq_gic *gic, unsigned vcpu, uint64_t offset, unsigned len);
 void virq_gic_redist_write(struct virq_gic *gic, unsigned vcpu, uint64_t offset, unsigned len, uint64_t value);
 
@@ -159,6 +176,18 @@ void virq_gic_redist_write(struct virq_gic *gic, unsigned vcpu, uint64_t offset,
  */
 int virq_gic_set_spi_level(struct virq_gic *gic, unsigned pin, bool level);
 int virq_gic_set_ppi_level(struct virq_gic *gic, unsigned vcpu, unsigned intid, bool level);
+
+/*
+ * Hardware-mapped SPIs (KVM's kvm_vgic_map_phys_irq, used here for forwarded lines, seed 001): SPI @pin
+ * is linked to a physical interrupt that stays active until the guest deactivates the virtual one, and
+ * then ops->hw_deactivated completes it instead of ops->resample. While mapped, the input only sees
+ * rising edges: level 1 latches the SPI pending (edge or level configured), level 0 is ignored, because
+ * a physical line still high at deactivation fires again through the host and asserts afresh (KVM
+ * drops line_level when it lists a HW interrupt, and never lists one pending and active). Mapping turns
+ * a high line into the pending latch; unmapping leaves pending and active as they are, as an ordinary
+ * interrupt (KVM's kvm_vgic_unmap_phys_irq). 0, or -EINVAL for a pin beyond the SPIs. Any thread.
+ */
+int virq_gic_set_spi_hw(struct virq_gic *gic, unsigned pin, bool hw);
 
 /*
  * KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO (vgic_read/write_irq_line_level_info): the input lines of the 32 INTIDs

@@ -14,7 +14,8 @@
  * also deactivates the INTID written, with EOImode = 1 that is left to DIR (the split that forwarding to
  * a physical interrupt needs). Deactivating a level SPI calls ops->resample (KVM's ack notifier, with
  * EOImode 1 at the DIR and not at the EOIR) after every lock is dropped; a line still high afterwards
- * makes the SPI pending again.
+ * makes the SPI pending again. A hardware-mapped SPI (a forwarded line, seed 001) calls
+ * ops->hw_deactivated instead, at the same moment: that deactivates the physical interrupt directly.
  *
  * Locks: gic->lock (SPIs, LPIs) then the vCPU's cpu->lock (private interrupts, ICC state). The running
  * vCPU's thread is the only caller for its own interface; SGI generation locks each target in turn.
@@ -136,12 +137,19 @@ uint32_t virq_gic_ack(struct virq_gic *gic, unsigned vcpu, unsigned group, uint6
 	return h.intid;
 }
 
-/* Deactivate @intid; returns the SPI pin to resample, or -1. gic->lock and cpu->lock held. */
-static int deactivate_locked(struct virq_gic *gic, unsigned vcpu, uint32_t intid)
+/* What a deactivation leaves to do once the locks are dropped: resample level SPI @pin (KVM's ack
+ * notifier) or, for a hardware-mapped SPI, deactivate the physical interrupt (@hw). */
+struct deactivated {
+	int pin; /* -1: nothing */
+	bool hw;
+};
+
+/* Deactivate @intid. gic->lock and cpu->lock held. */
+static struct deactivated deactivate_locked(struct virq_gic *gic, unsigned vcpu, uint32_t intid)
 {
 	struct virq_gic_cpu *cpu = &gic->cpus[vcpu];
 	struct virq_gic_irq *irq;
-	int pin = -1;
+	struct deactivated d = { -1, false };
 
 	if (intid < VIRQ_GIC_NR_PRIVATE) {
 		irq = &cpu->priv[intid];
@@ -150,29 +158,38 @@ static int deactivate_locked(struct virq_gic *gic, unsigned vcpu, uint32_t intid
 	} else {
 		if (intid < VIRQ_GIC_LPI_BASE)
 			cpu_stat(&cpu->stats.bad_eoi);
-		return -1; /* LPIs have nothing to deactivate */
+		return d; /* LPIs have nothing to deactivate */
 	}
 	if (!irq->active)
-		return -1;
+		return d;
 	irq->active = false;
 	cpu_stat(&cpu->stats.deactivated);
-	if (intid >= VIRQ_GIC_NR_PRIVATE && irq->level)
-		pin = (int)(intid - VIRQ_GIC_NR_PRIVATE);
+	if (intid >= VIRQ_GIC_NR_PRIVATE && (irq->level || irq->hw)) {
+		/* A HW SPI of either trigger completes its physical interrupt, and is never resampled. */
+		d.pin = (int)(intid - VIRQ_GIC_NR_PRIVATE);
+		d.hw = irq->hw;
+	}
 	if (virq_gic_irq_ready(irq))
 		virq_gic_kick(gic, irq->target); /* a level line still high: pending again */
-	return pin;
+	return d;
 }
 
-static void resample(struct virq_gic *gic, int pin)
+static void resample(struct virq_gic *gic, struct deactivated d)
 {
-	if (pin >= 0 && gic->ops->resample)
-		gic->ops->resample(gic->ctx, (unsigned)pin);
+	if (d.pin < 0)
+		return;
+	if (d.hw) {
+		if (gic->ops->hw_deactivated)
+			gic->ops->hw_deactivated(gic->ctx, (unsigned)d.pin);
+	} else if (gic->ops->resample) {
+		gic->ops->resample(gic->ctx, (unsigned)d.pin);
+	}
 }
 
 void virq_gic_eoi(struct virq_gic *gic, unsigned vcpu, unsigned group, uint32_t intid)
 {
 	struct virq_gic_cpu *cpu;
-	int pin = -1;
+	struct deactivated d = { -1, false };
 
 	if (vcpu >= gic->nr_vcpus)
 		return;
@@ -188,19 +205,19 @@ void virq_gic_eoi(struct virq_gic *gic, unsigned vcpu, unsigned group, uint32_t 
 		cpu->ap[group] &= cpu->ap[group] - 1; /* clear the highest active priority */
 		cpu_stat(&cpu->stats.eoi);
 		if (!(cpu->icc_ctlr & ICC_CTLR_EOIMODE))
-			pin = deactivate_locked(gic, vcpu, intid);
+			d = deactivate_locked(gic, vcpu, intid);
 		/* The lower running priority may let a pending interrupt in. */
 		virq_gic_kick(gic, (int)vcpu);
 	}
 	pthread_mutex_unlock(&cpu->lock);
 	pthread_mutex_unlock(&gic->lock);
-	resample(gic, pin);
+	resample(gic, d);
 }
 
 void virq_gic_dir(struct virq_gic *gic, unsigned vcpu, uint32_t intid)
 {
 	struct virq_gic_cpu *cpu;
-	int pin = -1;
+	struct deactivated d = { -1, false };
 
 	if (vcpu >= gic->nr_vcpus)
 		return;
@@ -211,10 +228,10 @@ void virq_gic_dir(struct virq_gic *gic, unsigned vcpu, uint32_t intid)
 	if (!(cpu->icc_ctlr & ICC_CTLR_EOIMODE))
 		cpu_stat(&cpu->stats.bad_eoi);
 	else
-		pin = deactivate_locked(gic, vcpu, intid);
+		d = deactivate_locked(gic, vcpu, intid);
 	pthread_mutex_unlock(&cpu->lock);
 	pthread_mutex_unlock(&gic->lock);
-	resample(gic, pin);
+	resample(gic, d);
 }
 
 bool virq_gic_pending(struct virq_gic *gic, unsigned vcpu)

@@ -111,8 +111,25 @@ void virq_gic_dist_write(struct virq_gic *gic, uint64_t offset, unsigned len, ui
 {
 	if (offset >= VIRQ_GIC_DIST_SIZE)
 		return;
+	uint64_t hw[VIRQ_GIC_HW_WORDS];
+	bool any;
+
 	pthread_mutex_lock(&gic->lock);
 	dist_write_locked(gic, offset, len, value);
+	any = virq_gic_hw_take_locked(gic, hw);
+	pthread_mutex_unlock(&gic->lock);
+	if (any) /* ICACTIVER / ICPENDR of a hardware-mapped SPI: deactivate the physical one */
+		virq_gic_hw_deactivated(gic, hw);
+}
+
+void virq_gic_dist_uaccess_write(struct virq_gic *gic, uint64_t offset, unsigned len, uint64_t value)
+{
+	if (offset >= VIRQ_GIC_DIST_SIZE)
+		return;
+	pthread_mutex_lock(&gic->lock);
+	gic->uaccess = true;
+	dist_write_locked(gic, offset, len, value);
+	gic->uaccess = false;
 	pthread_mutex_unlock(&gic->lock);
 }
 
@@ -156,6 +173,8 @@ void virq_gic_set_line_levels(struct virq_gic *gic, unsigned vcpu, unsigned inti
 	pthread_mutex_lock(lock);
 	for (unsigned i = 0; i < 32; i++) {
 		bool level = levels & (1u << i);
+		if (irqs[i].hw)
+			continue; /* a hardware-mapped SPI's line is the physical one's, sampled at deactivation */
 		if (level && !irqs[i].line && irqs[i].level && !virq_gic_irq_pending(&irqs[i]))
 			irqs[i].raise_ns = virq_gic_now_ns();
 		irqs[i].line = level;
@@ -176,6 +195,25 @@ int virq_gic_set_spi_level(struct virq_gic *gic, unsigned pin, bool level)
 	pthread_mutex_lock(&gic->lock);
 	irq = &gic->spis[pin];
 	virq_gic_irq_set_line(gic, irq, level);
+	pthread_mutex_unlock(&gic->lock);
+	return 0;
+}
+
+int virq_gic_set_spi_hw(struct virq_gic *gic, unsigned pin, bool hw)
+{
+	struct virq_gic_irq *irq;
+
+	if (pin >= gic->nr_spis || pin >= VIRQ_GIC_MAX_SPI_PINS)
+		return -EINVAL;
+	pthread_mutex_lock(&gic->lock);
+	irq = &gic->spis[pin];
+	if (hw && !irq->hw && irq->level && irq->line)
+		irq->pending_latch = true; /* a high line is seen as the edge it was */
+	if (hw)
+		irq->line = false;
+	irq->hw = hw;
+	if (virq_gic_irq_ready(irq))
+		virq_gic_kick(gic, irq->target);
 	pthread_mutex_unlock(&gic->lock);
 	return 0;
 }

@@ -29,6 +29,14 @@ static inline bool virq_gic_irq_ready(const struct virq_gic_irq *irq)
 	return irq->enabled && !irq->active && virq_gic_irq_pending(irq);
 }
 
+/* Hardware-mapped SPI @irq was deactivated by a guest register write (gic->lock held; ignored during a
+ * userspace write): remembered in gic->hw_done. The writer takes the bits before it drops gic->lock
+ * (virq_gic_hw_take_locked: whether there were any) and calls ops->hw_deactivated for each after
+ * (virq_gic_hw_deactivated). */
+void virq_gic_hw_note_locked(struct virq_gic *gic, const struct virq_gic_irq *irq);
+bool virq_gic_hw_take_locked(struct virq_gic *gic, uint64_t done[VIRQ_GIC_HW_WORDS]);
+void virq_gic_hw_deactivated(struct virq_gic *gic, const uint64_t done[VIRQ_GIC_HW_WORDS]);
+
 /* An input line of an SGI/PPI/SPI changed (KVM_IRQ_LINE semantics); caller holds the bank's lock. */
 void virq_gic_irq_set_line(struct virq_gic *gic, struct virq_gic_irq *irq, bool level);
 

@@ -66,7 +66,7 @@ static inline void fake_resample(void *ctx, unsigned pin)
 		virq_gic_set_spi_level(&f->gic, pin, false);
 }
 
-static const struct virq_gic_ops fake_ops = { fake_read, fake_write, fake_kick, fake_resample };
+static const struct virq_gic_ops fake_ops = { fake_read, fake_write, fake_kick, fake_resample, NULL };
 
 static inline void put_le64(uint8_t *p, uint64_t v)
 {
