@@ -35,6 +35,7 @@ struct virq_fwd_line_state {
 	bool signalling; /* VFIO_DEVICE_SET_IRQS has a trigger eventfd set for the line */
 	bool active;     /* the line fired (masked by its handler) and has not been completed */
 	bool forwarded;  /* forwarded now */
+	uint64_t gen;    /* the forwarding generation now: unlock(+1 or -1) makes it gen + 1 */
 };
 
 struct virq_fwd_line_ops {

@@ -53,6 +53,7 @@ struct virq_kvm_vfio_irq_state {
 	bool signalling; /* VFIO_DEVICE_SET_IRQS has an eventfd trigger set for it */
 	bool active;     /* the physical interrupt is active now (raised, not yet completed) */
 	void *cookie;    /* the callbacks' own, from irq_lock to irq_unlock */
+	uint64_t gen;    /* the callbacks' own too (arm64: the line's forwarding generation at irq_lock) */
 };
 
 struct virq_kvm_vfio_ops {

@@ -21,6 +21,7 @@
  */
 #include "engine/vm_kvm_vfio.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,6 +134,7 @@ static int virq_vm_kvm_vfio_irq_lock(void *ctx, int fd, uint32_t index, uint32_t
 	st->signalling = ls.signalling;
 	st->active = ls.active;
 	st->cookie = fwd;
+	st->gen = ls.gen;
 	return 0;
 }
 
@@ -145,11 +147,14 @@ static void virq_vm_kvm_vfio_irq_unlock(void *ctx, int fd, uint32_t index, uint3
 
 	(void)fd, (void)index, (void)subindex;
 	if (change > 0) {
-		/* The host first: a line that fires before the SPI is mapped is delivered as an ordinary
-		 * interrupt, and whichever completion comes (the VMM's unmask, or the mapped SPI's
-		 * deactivation) completes it. The table takes our reference. */
+		/* Map the SPI while the line's lock still keeps it from firing (line -> fwd_lock -> GIC is
+		 * the documented order), with the generation the forward is about to create: a line that fired
+		 * in between would otherwise become active with nothing in the guest to complete it (a plain
+		 * irqfd's pulse is gone by then). The table takes our reference. */
+		virq_arm_fwd_attach(vm, gsi, fwd, st->gen + 1);
 		uint64_t gen = line->ops->unlock(line, 1);
-		virq_arm_fwd_attach(vm, gsi, fwd, gen);
+		assert(gen == st->gen + 1); /* the line's lock was held since irq_lock: nothing else bumped it */
+		(void)gen;
 		return;
 	}
 	/* Unforward: the SPI becomes ordinary before the host completes an active line, so a re-fire that

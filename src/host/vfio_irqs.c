@@ -87,6 +87,10 @@ static void intx_mask_locked(struct virq_pci_function *fn)
 static int intx_check_and_unmask_locked(struct virq_pci_function *fn)
 {
 	if (virq_pci_intx_status_locked(fn)) {
+		/* Still asserted and masked: active again, whoever masked it first (the handler, the user's
+		 * MASK, the command register). Forwarded, only an active line is completed by the guest's
+		 * deactivation: an inactive masked line would stay masked for good. */
+		fn->intx_active = true;
 		if (fn->intx_trigger < 0)
 			return -1;
 		virq_pci_intx_count_signal_locked(fn);
@@ -218,6 +222,7 @@ static void intx_line_lock(struct virq_fwd_line *line, struct virq_fwd_line_stat
 	st->signalling = is_intx(fn) && fn->intx_trigger >= 0;
 	st->active = fn->intx_active;
 	st->forwarded = fn->intx_fwd;
+	st->gen = fn->intx_fwd_gen;
 }
 
 static uint64_t intx_line_unlock(struct virq_fwd_line *line, int change)

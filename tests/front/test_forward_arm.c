@@ -576,6 +576,47 @@ static void test_forwarded_level_spi_eoimode1(void **state)
 	check_forwarded_spi(true);
 }
 
+/*
+ * QEMU masks INTx around irqfd setup: a device that raises while the user masked the line is found
+ * still asserting by the unmask, which signals the trigger and leaves the line masked. That line is
+ * active (a regression: it was marked inactive, so the guest's deactivation found nothing to complete
+ * and the line stayed masked for good, losing every later interrupt).
+ */
+static void test_user_mask_while_forwarded(void **state)
+{
+	(void)state;
+	struct rig r;
+	rig_open(&r, true);
+	char *p = spi_program(false, false);
+	assert_int_equal(virq_guest_load(r.a.vcpu[0], p), 0);
+	assert_int_equal(fx_run_to_report(r.a.vcpu[0]), READY);
+	assert_int_equal(forward(&r), 0);
+	assert_int_equal(set_irqs(r.dev, VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_MASK, VFIO_PCI_INTX_IRQ_INDEX,
+				  1, 0), 0);
+	assert_int_equal(virq_pci_function_raise(r.fn, 0), 0);
+	assert_int_equal(set_irqs(r.dev, VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_UNMASK, VFIO_PCI_INTX_IRQ_INDEX,
+				  1, 0), 0);
+	struct virq_vfio_intx_stats st = intx(&r);
+	assert_true(st.masked);
+	assert_true(st.active);
+	assert_int_equal(fx_run_to_report(r.a.vcpu[0]), INTID);
+	ack_device(&r);
+	assert_int_equal(fx_run_to_report(r.a.vcpu[0]), AFTER_EOIR);
+	st = intx(&r);
+	assert_false(st.masked);
+	assert_false(st.active);
+	assert_int_equal(st.fwd_completions, 1);
+	assert_int_equal(st.fwd_stale, 0);
+	/* The next interrupt gets through. */
+	assert_int_equal(virq_pci_function_raise(r.fn, 0), 0);
+	assert_int_equal(fx_run_to_report(r.a.vcpu[0]), INTID);
+	ack_device(&r);
+	assert_int_equal(fx_run_to_report(r.a.vcpu[0]), AFTER_EOIR);
+	assert_int_equal(intx(&r).fwd_completions, 2);
+	free(p);
+	rig_close(&r);
+}
+
 /* GICD_ICPENDR on a forwarded SPI that is pending and inactive completes the physical line (KVM's
  * vgic_hw_irq_cpending), so a guest cannot leave it masked for ever. */
 static void check_cpendr(uint32_t gsi)
@@ -754,6 +795,7 @@ int main(void)
 		cmocka_unit_test(test_forwarded_level_spi_eoimode0),
 		cmocka_unit_test(test_forwarded_level_spi_eoimode1),
 		cmocka_unit_test(test_cpendr_completes_the_line),
+		cmocka_unit_test(test_user_mask_while_forwarded),
 		cmocka_unit_test(test_unforward_under_traffic_eoimode0),
 		cmocka_unit_test(test_unforward_under_traffic_eoimode1),
 	};
