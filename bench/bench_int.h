@@ -110,6 +110,8 @@ enum virq_bench_irq {
 	VIRQ_BENCH_IRQ_RESAMPLE,   /* resampling irqfd on GSI 5 (IOAPIC pin 5, level, vector 0x51) */
 	VIRQ_BENCH_IRQ_ITS,        /* arm64 VM: irqfd on GSI 40, MSI route with DeviceID 1, event 0, through
 				    * the ITS to LPI 8192 (the guest maps it); made through the KVM front */
+	VIRQ_BENCH_IRQ_SPI,        /* arm64 VM without an ITS: resampling irqfd on GSI 40, its default route
+				    * (irqchip 0 pin 40 = SPI INTID 72, the guest makes it level); the KVM front */
 };
 
 #define VIRQ_BENCH_MSI_GSI 40
@@ -118,6 +120,7 @@ enum virq_bench_irq {
 #define VIRQ_BENCH_LEVEL_VECTOR 0x51
 #define VIRQ_BENCH_REPORT_ADDR 0xd0000000u /* the guests' reports: a write here wakes the device */
 #define VIRQ_BENCH_ITS_LPI 8192u
+#define VIRQ_BENCH_SPI_INTID (32u + VIRQ_BENCH_MSI_GSI) /* VIRQ_BENCH_IRQ_SPI: GSI 40 = SPI number 40 */
 
 struct virq_bench_rig {
 	struct virq_vm *vm;
@@ -134,10 +137,17 @@ struct virq_bench_rig {
 	_Atomic uint64_t exits;     /* KVM_EXIT_MMIO exits the vCPU worker completed */
 	_Atomic uint64_t report_ns; /* when the vCPU worker saw the last report */
 	bool in_run;
-	/* VIRQ_BENCH_IRQ_ITS: the front's handles (sys, vm, vcpu, vgic, its; -1 if none) and guest RAM; the
-	 * vm and vcpu pointers above are then borrowed from them. */
+	/* VIRQ_BENCH_IRQ_ITS and _SPI: the front's handles (sys, vm, vcpu, vgic, its; -1 if none) and guest
+	 * RAM; the vm and vcpu pointers above are then borrowed from them. */
 	int fds[5];
 	void *ram;
+	uint32_t intid;        /* arm64: the INTID whose counters virq_bench_rig_vector() reads */
+	/*
+	 * Guest MMIO writes other than reports, handled on the vCPU thread before it re-enters (what a VMM
+	 * does with a device register write; set before the first enter, NULL: they just complete).
+	 */
+	int (*mmio_write)(void *ctx, uint64_t addr, uint64_t value);
+	void *mmio_ctx;
 };
 
 int virq_bench_rig_create(struct virq_bench_rig *rig, enum virq_bench_irq kind, const char *guest,
@@ -346,5 +356,11 @@ int virq_bench_posted_latency(const struct virq_bench_sel *sel);
 int virq_bench_posted_throughput(const struct virq_bench_sel *sel);
 int virq_bench_remapped_latency(const struct virq_bench_sel *sel);
 int virq_bench_posted_counts(const struct virq_bench_sel *sel);
+int virq_bench_forwarded(const struct virq_bench_sel *sel);
+
+/* resample.c: one B block of the resample floor (device -> relay -> sink -> device over plain eventfds,
+ * the sink blocking), on @rig's workers: the floor of every level round trip. */
+int virq_bench_resample_floor_block(struct virq_bench_floor *f, struct virq_bench_rig *rig, double *samples,
+				    int iters);
 
 #endif /* VIRQ_BENCH_INT_H */

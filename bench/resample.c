@@ -78,14 +78,13 @@ static int virq_bench_resample_path(void *ctx, double *samples, int iters)
 	return virq_bench_rig_finish(rig, ret, n);
 }
 
-static int virq_bench_resample_floor(void *ctx, double *samples, int iters)
+int virq_bench_resample_floor_block(struct virq_bench_floor *f, struct virq_bench_rig *rig, double *samples,
+				    int iters)
 {
-	struct virq_bench_resample *rs = ctx;
-	struct virq_bench_floor *f = &rs->floor;
 	int n = 0, ret;
 	uint64_t count;
 
-	ret = virq_bench_floor_enter(f, &rs->rig, VIRQ_BENCH_SINK_BLOCK, true);
+	ret = virq_bench_floor_enter(f, rig, VIRQ_BENCH_SINK_BLOCK, true);
 	for (int i = 0; ret == 0 && i < iters + VIRQ_BENCH_RESAMPLE_WARMUP; i++) {
 		uint64_t mark = atomic_load(&f->sleeps);
 		uint64_t runs = atomic_load(&f->runs);
@@ -106,10 +105,17 @@ static int virq_bench_resample_floor(void *ctx, double *samples, int iters)
 			samples[n++] = (double)(t1 - t0);
 		ret = virq_bench_floor_settle(f, mark, false);
 	}
-	int r = virq_bench_floor_leave(f, &rs->rig);
+	int r = virq_bench_floor_leave(f, rig);
 	if (ret == 0)
 		ret = r;
 	return ret < 0 ? ret : n;
+}
+
+static int virq_bench_resample_floor(void *ctx, double *samples, int iters)
+{
+	struct virq_bench_resample *rs = ctx;
+
+	return virq_bench_resample_floor_block(&rs->floor, &rs->rig, samples, iters);
 }
 
 int virq_bench_resample(const struct virq_bench_sel *sel)

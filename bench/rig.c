@@ -202,11 +202,12 @@ static int virq_bench_arm_device(int vm, uint32_t type)
 }
 
 /*
- * An arm64 VM through the KVM front, as a VMM makes one: RAM, vCPU 0, a vGICv3 and an ITS at QEMU virt's
- * addresses, CTRL_INIT, and GSI 40 routed to DeviceID 1 / EventID 0 at the ITS doorbell. The guest maps
- * the device itself. rig->vm and rig->vcpu are borrowed from the handles.
+ * An arm64 VM through the KVM front, as a VMM makes one: RAM, vCPU 0, a vGICv3 and (@its) an ITS at QEMU
+ * virt's addresses, CTRL_INIT, and with the ITS GSI 40 routed to DeviceID 1 / EventID 0 at the ITS
+ * doorbell (the guest maps the device itself); without, GSI 40 keeps its default route to SPI INTID 72.
+ * rig->vm and rig->vcpu are borrowed from the handles.
  */
-static int virq_bench_rig_create_arm(struct virq_bench_rig *rig, uint64_t halt_poll_ns)
+static int virq_bench_rig_create_arm(struct virq_bench_rig *rig, uint64_t halt_poll_ns, bool its)
 {
 	int *fd = rig->fds;
 	int r;
@@ -234,16 +235,20 @@ static int virq_bench_rig_create_arm(struct virq_bench_rig *rig, uint64_t halt_p
 		return fd[2];
 	if ((fd[3] = virq_bench_arm_device(fd[1], KVM_DEV_TYPE_ARM_VGIC_V3)) < 0)
 		return fd[3];
-	if ((fd[4] = virq_bench_arm_device(fd[1], KVM_DEV_TYPE_ARM_VGIC_ITS)) < 0)
+	if (its && (fd[4] = virq_bench_arm_device(fd[1], KVM_DEV_TYPE_ARM_VGIC_ITS)) < 0)
 		return fd[4];
 	if ((r = virq_bench_arm_attr(fd[3], KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_DIST,
 				     VIRQ_BENCH_ARM_GICD)) < 0 ||
 	    (r = virq_bench_arm_attr(fd[3], KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_REDIST,
 				     VIRQ_BENCH_ARM_GICR)) < 0 ||
-	    (r = virq_bench_arm_attr(fd[4], KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_ITS_ADDR_TYPE,
-				     VIRQ_BENCH_ARM_ITS)) < 0 ||
+	    (its && (r = virq_bench_arm_attr(fd[4], KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_ITS_ADDR_TYPE,
+					     VIRQ_BENCH_ARM_ITS)) < 0) ||
 	    (r = virq_bench_arm_attr(fd[3], KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT, 0)) < 0)
 		return r;
+	rig->vm = virq_vm_of_fd(fd[1]);
+	rig->vcpu = virq_vcpu_of_fd(fd[2]);
+	if (!its)
+		return rig->vm && rig->vcpu ? 0 : -EBADF;
 	struct kvm_irq_routing *routing = calloc(1, sizeof(*routing) + sizeof(routing->entries[0]));
 	if (!routing)
 		return -ENOMEM;
@@ -257,8 +262,6 @@ static int virq_bench_rig_create_arm(struct virq_bench_rig *rig, uint64_t halt_p
 	free(routing);
 	if (r < 0)
 		return r;
-	rig->vm = virq_vm_of_fd(fd[1]);
-	rig->vcpu = virq_vcpu_of_fd(fd[2]);
 	return rig->vm && rig->vcpu ? 0 : -EBADF;
 }
 
@@ -274,8 +277,10 @@ int virq_bench_rig_create(struct virq_bench_rig *rig, enum virq_bench_irq kind, 
 	for (unsigned i = 0; i < 5; i++)
 		rig->fds[i] = -1;
 	VIRQ_BENCH_CHECK(virq_bench_install_stop_signal(), "SIGUSR1 handler");
-	if (kind == VIRQ_BENCH_IRQ_ITS) {
-		VIRQ_BENCH_CHECK(virq_bench_rig_create_arm(rig, halt_poll_ns), "arm64 VM through the KVM front");
+	if (kind == VIRQ_BENCH_IRQ_ITS || kind == VIRQ_BENCH_IRQ_SPI) {
+		VIRQ_BENCH_CHECK(virq_bench_rig_create_arm(rig, halt_poll_ns, kind == VIRQ_BENCH_IRQ_ITS),
+				 "arm64 VM through the KVM front");
+		rig->intid = kind == VIRQ_BENCH_IRQ_ITS ? VIRQ_BENCH_ITS_LPI : VIRQ_BENCH_SPI_INTID;
 	} else {
 		VIRQ_BENCH_CHECK(virq_vm_create(0, &rig->vm), "virq_vm_create");
 		VIRQ_BENCH_CHECK(virq_vm_create_irqchip(rig->vm), "virq_vm_create_irqchip");
@@ -299,10 +304,10 @@ int virq_bench_rig_create(struct virq_bench_rig *rig, enum virq_bench_irq kind, 
 		rig->gsi = VIRQ_BENCH_MSI_GSI;
 		rig->vector = VIRQ_BENCH_MSI_VECTOR;
 	} else {
-		/* GSI 5 keeps its default route to IOAPIC pin 5; the guest programs the pin. */
+		/* GSI 5 keeps its default route to IOAPIC pin 5 (arm64: GSI 40 to SPI 72); the guest programs it. */
 		rig->resample_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		VIRQ_BENCH_CHECK(rig->resample_fd < 0 ? -errno : 0, "eventfd");
-		rig->gsi = VIRQ_BENCH_LEVEL_GSI;
+		rig->gsi = kind == VIRQ_BENCH_IRQ_SPI ? VIRQ_BENCH_MSI_GSI : VIRQ_BENCH_LEVEL_GSI;
 		rig->vector = VIRQ_BENCH_LEVEL_VECTOR;
 		irqfd.flags = KVM_IRQFD_FLAG_RESAMPLE;
 		irqfd.resamplefd = (uint32_t)rig->resample_fd;
@@ -360,13 +365,21 @@ static void virq_bench_rig_run_job(void *arg)
 		}
 		if (r == 0 && run->exit_reason == KVM_EXIT_MMIO) {
 			atomic_fetch_add_explicit(&rig->exits, 1, memory_order_relaxed);
-			/* Writes to the report address are the guest's reports; other exits just complete. */
+			/* Writes to the report address are the guest's reports; others go to the rig's
+			 * handler if it has one (a device register); other exits just complete. */
 			if (run->mmio.is_write && run->mmio.phys_addr == VIRQ_BENCH_REPORT_ADDR) {
 				atomic_store_explicit(&rig->report_ns, virq_bench_now_ns(), memory_order_relaxed);
 				virq_bench_write1(rig->ack_fd);
+			} else if (run->mmio.is_write && rig->mmio_write) {
+				uint64_t value = 0;
+				memcpy(&value, run->mmio.data, run->mmio.len < 8 ? run->mmio.len : 8);
+				r = rig->mmio_write(rig->mmio_ctx, run->mmio.phys_addr, value);
+				if (r < 0)
+					goto fail;
 			}
 			continue;
 		}
+fail:;
 		int expected = 0;
 		atomic_compare_exchange_strong(&rig->run_error, &expected,
 					       r < 0 ? r : -(int)(1000 + run->exit_reason));
@@ -414,9 +427,9 @@ struct virq_vector_counts virq_bench_rig_vector(struct virq_bench_rig *rig)
 	struct virq_vector_counts c;
 
 	if (rig->fds[0] >= 0) {
-		/* arm64: the LPI's counters, in the x86 shape the figures read. */
+		/* arm64: the LPI's or SPI's counters, in the x86 shape the figures read. */
 		struct virq_intid_counts ic = { 0 };
-		virq_vcpu_intid_counts(rig->vcpu, VIRQ_BENCH_ITS_LPI, &ic);
+		virq_vcpu_intid_counts(rig->vcpu, rig->intid, &ic);
 		memset(&c, 0, sizeof(c));
 		c.handled = ic.handled;
 		c.unhandled = ic.unhandled;

@@ -60,6 +60,7 @@ static const struct virq_bench_family virq_bench_families[] = {
 	{ "posted_throughput", virq_bench_posted_throughput },
 	{ "remapped_latency", virq_bench_remapped_latency },
 	{ "posted_counts", virq_bench_posted_counts },
+	{ "forwarded", virq_bench_forwarded },
 };
 
 static const struct virq_bench_figure virq_bench_figures[] = {
@@ -104,6 +105,12 @@ static const struct virq_bench_figure virq_bench_figures[] = {
 	{ "posted_halted_syscalls_per_delivery", 11,
 	  "syscalls per posted delivery to a halted vCPU (the wakeup vector's kick); reference: the remapped path to it" },
 	{ "posted_halted_kicks_per_delivery", 11, "wake-up kicks per posted delivery to a halted vCPU; reference: the remapped path" },
+	{ "forwarded_roundtrip_p50", 12,
+	  "arm64, INTx line forwarded to its SPI (seed 001): device asserts -> trigger -> irqfd -> halted vCPU's handler acks, eoir completes the host line -> report at the device (ns, p50); floor: as resample_roundtrip" },
+	{ "forwarded_roundtrip_p99", 12, "the same, p99 of each block" },
+	{ "arm_resample_roundtrip_p50", 12,
+	  "the same device and arm64 VM, line not forwarded (reference): ... eoir -> resampler -> VFIO's unmask eventfd -> line unmasked, seen by the device (ns, p50); floor: as resample_roundtrip" },
+	{ "arm_resample_roundtrip_p99", 12, "the same, p99 of each block" },
 };
 
 #define VIRQ_BENCH_NR_FIGURES (sizeof(virq_bench_figures) / sizeof(virq_bench_figures[0]))

@@ -154,6 +154,18 @@ static struct json_object *virq_report_json(struct virq_json *j, const struct vi
 	} else {
 		virq_put_null(j, doc, "iommu");
 	}
+	/* The host INTx lines of forwarded devices (arm64), or null when no device is forwarded. */
+	if (r->forwarding) {
+		struct json_object *fwd = json_object_new_object();
+		if (fwd) {
+			virq_put_u64(j, fwd, "direct_completions", r->fwd_completions);
+			virq_put_u64(j, fwd, "refires", r->fwd_refires);
+			virq_put_u64(j, fwd, "vfio_unmasks", r->fwd_unmasks);
+		}
+		virq_put(j, doc, "forwarding", fwd);
+	} else {
+		virq_put_null(j, doc, "forwarding");
+	}
 	virq_put(j, doc, "expectations", expect);
 	return doc;
 }

@@ -43,7 +43,7 @@ bool virq_report_balanced(const struct virq_vmm_report *r);
 
 /* The names and numbers every renderer prints the same way (table.c). */
 #define VIRQ_REPORT_NUM_MAX 32
-/* The delivery name of @device ("irqfd", "resample" or "userspace"), NULL when the config does not have the device. */
+/* The delivery name of @device ("irqfd", "resample", "forwarded", ...), NULL when the config does not have the device. */
 const char *virq_report_device_mode(const struct virq_report_meta *meta, unsigned device);
 /* The device's configured name, or "device N" written into @buf when the config does not have it. */
 const char *virq_report_device_name(const struct virq_report_meta *meta, unsigned device, char *buf,

@@ -46,7 +46,7 @@ bool virq_report_device_intx(const struct virq_report_meta *meta, unsigned devic
 {
 	const struct virq_vmm_device_config *dev = virq_report_device(meta, device);
 
-	return dev && dev->delivery == VIRQ_VMM_DELIVERY_RESAMPLE;
+	return dev && virq_vmm_delivery_intx(dev->delivery);
 }
 
 char virq_report_intx_pin(const struct virq_report_meta *meta, unsigned device)
@@ -368,6 +368,17 @@ static void virq_print_balance(FILE *out, const struct virq_report_meta *meta, c
 			virq_report_format_count(r->iommu_dropped, n[0]);
 			virq_put(out, &used, ", dropped %s", n[0]);
 		}
+	}
+	/* With forwarded INTx lines, who completed them, zeros included: "unmasked by VFIO 0" proves it. */
+	if (r->forwarding) {
+		virq_report_format_count(r->fwd_completions, n[0]);
+		virq_report_format_count(r->fwd_unmasks, n[1]);
+		virq_put(out, &used, "; forwarded lines completed by the guest %s", n[0]);
+		if (r->fwd_refires) {
+			virq_report_format_count(r->fwd_refires, n[2]);
+			virq_put(out, &used, " (re-fired %s)", n[2]);
+		}
+		virq_put(out, &used, ", unmasked by VFIO %s", n[1]);
 	}
 	if (meta->expectations_total) {
 		char expect[64];

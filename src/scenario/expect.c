@@ -7,7 +7,7 @@
  *   operand := [DEVICE "." [("vector[" K "]" | "intx") "."]] field
  *   field   := raised | delivered | coalesced | pending | lost | stale | handler_runs | "vcpu[" N "]"
  *            | latency.p50 | latency.p99 | latency.max
- *            | spurious_eoi | posted | remapped                                  (whole report only)
+ *            | spurious_eoi | posted | remapped | direct_completions | vfio_unmasks (whole report only)
  *   cmp     := == | != | < | <= | > | >=        value := a count (0, 12, 20k, 0x10) or, for latencies,
  *                                                         a duration (5ms, 800us)
  * Counts add up over the rows in scope, latencies take their maximum (a report has percentiles per
@@ -89,7 +89,7 @@ static int bracket_index(struct cursor *c, const char *what, unsigned *out)
 
 static bool delivers_msix(const struct virq_vmm_device_config *d)
 {
-	return d->delivery != VIRQ_VMM_DELIVERY_RESAMPLE;
+	return !virq_vmm_delivery_intx(d->delivery);
 }
 
 static int find_device(struct cursor *c, const struct virq_vmm_config *cfg, const char *name, unsigned *out)
@@ -211,6 +211,18 @@ static int field(struct cursor *c, const struct virq_vmm_config *cfg, struct vir
 		e->field = name[0] == 'p' ? VIRQ_SCENARIO_FIELD_POSTED : VIRQ_SCENARIO_FIELD_REMAPPED;
 		return 0;
 	}
+	if ((!strcmp(name, "direct_completions") || !strcmp(name, "vfio_unmasks")) &&
+	    e->scope == VIRQ_SCENARIO_SCOPE_ALL) {
+		/* The host's counts of the forwarded INTx lines, summed: without one they would read 0. */
+		bool forwarded = false;
+		for (unsigned i = 0; i < cfg->ndevices; i++)
+			forwarded |= cfg->devices[i].delivery == VIRQ_VMM_DELIVERY_FORWARDED;
+		if (!forwarded)
+			return syntax(c, "%s counts what happened to forwarded INTx lines, and no device here is "
+			              "forwarded (give an arm64 INTx device delivery forwarded)", name);
+		e->field = name[0] == 'd' ? VIRQ_SCENARIO_FIELD_DIRECT_COMPLETIONS : VIRQ_SCENARIO_FIELD_VFIO_UNMASKS;
+		return 0;
+	}
 	if (!strcmp(name, "vcpu")) {
 		e->field = VIRQ_SCENARIO_FIELD_VCPU;
 		if (bracket_index(c, "vcpu", &e->vcpu))
@@ -238,7 +250,8 @@ static int field(struct cursor *c, const struct virq_vmm_config *cfg, struct vir
 	}
 	return syntax(c, "unknown field '%s' (expected one of: raised, delivered, coalesced, pending, lost, stale, "
 	                 "handler_runs, vcpu[N], latency.p50, latency.p99, latency.max, balanced%s)",
-	              name, e->scope == VIRQ_SCENARIO_SCOPE_ALL ? ", spurious_eoi, posted, remapped, or DEVICE.<field>" : "");
+	              name, e->scope == VIRQ_SCENARIO_SCOPE_ALL ? ", spurious_eoi, posted, remapped, direct_completions, "
+	                                                          "vfio_unmasks, or DEVICE.<field>" : "");
 }
 
 /* [DEVICE "." [("vector[K]" | "intx") "."]] field */
@@ -366,6 +379,8 @@ static uint64_t row_value(const struct virq_scenario_expect *e, const struct vir
 	case VIRQ_SCENARIO_FIELD_SPURIOUS_EOI:
 	case VIRQ_SCENARIO_FIELD_POSTED:
 	case VIRQ_SCENARIO_FIELD_REMAPPED:
+	case VIRQ_SCENARIO_FIELD_DIRECT_COMPLETIONS:
+	case VIRQ_SCENARIO_FIELD_VFIO_UNMASKS:
 	case VIRQ_SCENARIO_FIELD_BALANCED:
 		break;
 	}
@@ -429,6 +444,10 @@ int virq_scenario_expect_eval(const struct virq_scenario *sc, const struct virq_
 		value = report->iommu_posted;
 	if (e->field == VIRQ_SCENARIO_FIELD_REMAPPED)
 		value = report->iommu_remapped;
+	if (e->field == VIRQ_SCENARIO_FIELD_DIRECT_COMPLETIONS)
+		value = report->fwd_completions;
+	if (e->field == VIRQ_SCENARIO_FIELD_VFIO_UNMASKS)
+		value = report->fwd_unmasks;
 
 	if (!rows && e->scope != VIRQ_SCENARIO_SCOPE_ALL) {
 		met = false;

@@ -130,7 +130,7 @@ static int load_vm(struct loader *ld)
 /* A device's causes: its MSI-X vectors when it delivers through them, else its one INTx line. */
 static unsigned causes_of(const struct virq_vmm_device_config *d)
 {
-	return d->delivery == VIRQ_VMM_DELIVERY_RESAMPLE ? 1 : d->msix_vectors;
+	return virq_vmm_delivery_intx(d->delivery) ? 1 : d->msix_vectors;
 }
 
 static int check_name(struct loader *ld, const char *path, const char *name, unsigned index)
@@ -225,7 +225,7 @@ static int load_delivery(struct loader *ld, const char *dev_path, const struct v
 		/* A driver uses one or the other; the device's causes are its vectors or its one line. */
 		snprintf(path, sizeof(path), "%s.intx", dev_path);
 		return fail(ld, path, "device %s has both msix and intx; give it one (msix for irqfd, posted, "
-			    "remapped or userspace delivery, intx for resample)", d->name);
+			    "remapped or userspace delivery, intx for resample or forwarded)", d->name);
 	}
 	snprintf(path, sizeof(path), "%s.delivery", dev_path);
 	switch (sy->delivery) {
@@ -249,6 +249,15 @@ static int load_delivery(struct loader *ld, const char *dev_path, const struct v
 			return fail(ld, path, "device %s: delivery %s needs VT-d interrupt remapping: x86_64 only "
 			            "(arm64 MSIs go through the ITS; use irqfd)", d->name,
 			            virq_vmm_delivery_name(d->delivery));
+		return 0;
+	case VIRQ_SY_DELIVERY_FORWARDED:
+		d->delivery = VIRQ_VMM_DELIVERY_FORWARDED;
+		if (!d->intx_pin)
+			return fail(ld, path, "device %s: delivery forwarded needs an intx pin", d->name);
+		/* A forwarded line completes through a hardware-mapped vGIC SPI; the IOAPIC has none. */
+		if (ld->sc->vmm.arch != VIRQ_VMM_ARCH_ARM64)
+			return fail(ld, path, "device %s: delivery forwarded needs an Arm GIC (hardware-mapped SPIs): "
+			            "arm64 only (use resample on x86_64)", d->name);
 		return 0;
 	default:
 		d->delivery = VIRQ_VMM_DELIVERY_RESAMPLE;
@@ -306,7 +315,7 @@ static int load_traffic(struct loader *ld, const char *dev_path, const struct vi
 			return -EINVAL;
 		if (cause >= causes_of(d))
 			return fail(ld, path, "vectors[%u]: device %s has no %s %u (it has %u: 0..%u)", i, d->name,
-			            d->delivery == VIRQ_VMM_DELIVERY_RESAMPLE ? "cause" : "vector", cause, causes_of(d),
+			            virq_vmm_delivery_intx(d->delivery) ? "cause" : "vector", cause, causes_of(d),
 			            causes_of(d) - 1);
 		t->causes_mask |= 1ull << cause;
 	}
@@ -380,7 +389,7 @@ static int find_device(struct loader *ld, const char *path, const char *name, un
 /* What a device's driver is when the file does not say. */
 static void default_guest(struct virq_vmm_device_config *d, unsigned vcpus)
 {
-	d->driver = d->delivery == VIRQ_VMM_DELIVERY_RESAMPLE ? VIRQ_VMM_DRIVER_INTX : VIRQ_VMM_DRIVER_NIC;
+	d->driver = virq_vmm_delivery_intx(d->delivery) ? VIRQ_VMM_DRIVER_INTX : VIRQ_VMM_DRIVER_NIC;
 	for (unsigned v = 0; v < VIRQ_VMM_MAX_VECTORS; v++)
 		d->affinity[v] = v % vcpus;
 	d->handler_ns = DEFAULT_HANDLER_NS;
@@ -402,7 +411,7 @@ static int load_guest_entry(struct loader *ld, unsigned index, unsigned *owner)
 	owner[dev] = index + 1;
 
 	struct virq_vmm_device_config *d = &cfg->devices[dev];
-	bool msix = d->delivery != VIRQ_VMM_DELIVERY_RESAMPLE;
+	bool msix = !virq_vmm_delivery_intx(d->delivery);
 	snprintf(sub, sizeof(sub), "%s.driver", path);
 	if (sy->driver) {
 		d->driver = sy->driver == VIRQ_SY_DRIVER_NIC ? VIRQ_VMM_DRIVER_NIC
@@ -518,7 +527,7 @@ static int add_action(struct loader *ld, const char *path, enum virq_vmm_action_
 
 	if (virq_scenario_parse_source(cfg, source, &a.device, &a.vector, msg, sizeof(msg)))
 		return fail(ld, path, "%s: %s", label(path), msg);
-	if (cfg->devices[a.device].delivery == VIRQ_VMM_DELIVERY_RESAMPLE)
+	if (virq_vmm_delivery_intx(cfg->devices[a.device].delivery))
 		return fail(ld, path, "%s: %s is an INTx line; the guest masks and retargets MSI-X vectors", label(path),
 		            source);
 	if (cfg->nactions == VIRQ_VMM_MAX_ACTIONS)

@@ -38,6 +38,8 @@ enum virq_scenario_field {
 	VIRQ_SCENARIO_FIELD_SPURIOUS_EOI, /* the report's per-vCPU spurious EOIs, summed (scope ALL only) */
 	VIRQ_SCENARIO_FIELD_POSTED,       /* messages the VMM's IOMMU posted (scope ALL only) */
 	VIRQ_SCENARIO_FIELD_REMAPPED,     /* messages it remapped to the host IRQ (scope ALL only) */
+	VIRQ_SCENARIO_FIELD_DIRECT_COMPLETIONS, /* forwarded INTx lines completed by the guest (scope ALL only) */
+	VIRQ_SCENARIO_FIELD_VFIO_UNMASKS, /* VFIO unmask requests for forwarded INTx lines (scope ALL only) */
 	VIRQ_SCENARIO_FIELD_P50,          /* latencies, ns */
 	VIRQ_SCENARIO_FIELD_P99,
 	VIRQ_SCENARIO_FIELD_MAX,

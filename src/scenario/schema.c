@@ -45,7 +45,7 @@ static const cyaml_strval_t msix_table_strings[] = {
 static const cyaml_strval_t delivery_strings[] = {
 	{ "irqfd", VIRQ_SY_DELIVERY_IRQFD }, { "resample", VIRQ_SY_DELIVERY_RESAMPLE },
 	{ "userspace", VIRQ_SY_DELIVERY_USERSPACE }, { "posted", VIRQ_SY_DELIVERY_POSTED },
-	{ "remapped", VIRQ_SY_DELIVERY_REMAPPED },
+	{ "remapped", VIRQ_SY_DELIVERY_REMAPPED }, { "forwarded", VIRQ_SY_DELIVERY_FORWARDED },
 };
 static const cyaml_strval_t driver_strings[] = {
 	{ "nic", VIRQ_SY_DRIVER_NIC }, { "intx", VIRQ_SY_DRIVER_INTX }, { "intx-no-ack", VIRQ_SY_DRIVER_INTX_NO_ACK },

@@ -4,7 +4,8 @@
  * GSI -> route -> irqfd -> delivery mode -> target vCPU and vector, each read from where it really lives
  * (the engine's copy of the MSI-X table when the table is registered with it), with the reason for the
  * mode in words. For irqfds the mode and the reason are the engine's irq-bypass decision
- * (virq_vm_irqfd_bypass): posted, remapped, or software when nothing can bypass the eventfd.
+ * (virq_vm_irqfd_bypass): posted, remapped, or software when nothing can bypass the eventfd. For an INTx
+ * line the host says whether it is forwarded (arm64: a hardware-mapped SPI) and how it was completed.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -138,22 +139,48 @@ static void explain_msix(struct vmm_device *dev, unsigned k, struct virq_vmm_exp
 		snprintf(out->why + strlen(out->why), sizeof(out->why) - strlen(out->why), "; held now: %s", why_held);
 }
 
+/*
+ * INTx: the host line's own view (forwarded or not, completions by the guest, VFIO unmasks) comes from
+ * the host (virq_vfio_intx_stats), so explain says what the line really did, not what the VMM asked for.
+ */
 static void explain_intx(struct vmm_device *dev, struct virq_vmm_explanation *out)
 {
+	struct virq_vfio_intx_stats st;
+
 	out->intx = true;
 	out->intx_pin = dev->cfg.intx_pin;
 	out->gsi = dev->intx_gsi;
 	out->irqfd = out->resample = dev->intx_trigger >= 0;
 	out->irte_index = -1; /* INTx is never remapped here */
 	out->mode = "software";
-	if (dev->vmm->arm)
+	if (dev->fn && virq_vfio_intx_stats(dev->fn, &st) == 0) {
+		out->line_stats = true;
+		out->forwarded = st.forwarded;
+		out->line_signals = st.signals;
+		out->line_completions = st.fwd_completions;
+		out->line_refires = st.fwd_refires;
+		out->line_unmasks = st.unmasks;
+	}
+	if (dev->vmm->arm && out->forwarded) {
+		out->mode = "forwarded";
+		snprintf(out->why, sizeof(out->why),
+			 "hardware-mapped SPI %u: the guest's deactivation completes the host line directly, no "
+			 "resamplefd round trip (the kvm-vfio device forwards the INTx line to SPI number %u)",
+			 VMM_ARM_SPI_BASE + dev->intx_gsi, dev->intx_gsi);
+	} else if (dev->vmm->arm && dev->cfg.delivery == VIRQ_VMM_DELIVERY_FORWARDED) {
+		snprintf(out->why, sizeof(out->why),
+			 "delivery forwarded, but the line is not forwarded now: the resampling irqfd asserts SPI "
+			 "%u; the guest's deactivation de-asserts it and VFIO unmasks the line",
+			 VMM_ARM_SPI_BASE + dev->intx_gsi);
+	} else if (dev->vmm->arm) {
 		snprintf(out->why, sizeof(out->why),
 			 "level INTx: the resampling irqfd asserts SPI %u; the guest's deactivation de-asserts it "
 			 "and VFIO unmasks the line", VMM_ARM_SPI_BASE + dev->intx_gsi);
-	else
+	} else {
 		snprintf(out->why, sizeof(out->why),
 			 "level INTx: the resampling irqfd asserts IOAPIC pin %u; the guest's EOI de-asserts it and "
 			 "VFIO unmasks the line", dev->intx_gsi);
+	}
 	out->target_vcpu = (int)dev->cfg.affinity[0]; /* as the generated driver programs the pin */
 	out->guest_vector = dev->vmm->arm ? 0 : dev->intx_vector;
 	out->intid = dev->vmm->arm ? VMM_ARM_SPI_BASE + dev->intx_gsi : 0;

@@ -8,6 +8,13 @@
  * VFIO masks the host line when it fires (automask) and unmasks it when the resamplefd is written, so a
  * device that still asserts fires again, and one the driver acked stays quiet. The VMM is not on this
  * path at all once it is wired.
+ *
+ * FORWARDED (arm64, seed 001) is the same wiring, and the line is forwarded to its SPI before the trigger
+ * is set (kvm_vfio.c): the SPI is hardware-mapped, so the guest's deactivation completes the host line
+ * itself (unmasked, or fired again if still asserted), the SPI is never resampled, and the resamplefd and
+ * the unmask eventfd stay idle; they take over again only if the line is unforwarded. That is what QEMU
+ * would do with the seed: keep its INTx wiring and add the forward. The host's counts of the line go into
+ * the report (vmm_intx_report) and `virq explain`.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -75,6 +82,8 @@ fail:
 
 void vmm_intx_teardown(struct vmm_device *dev)
 {
+	/* Unforward first, while the irqfd is still there: a line the guest left active is completed now. */
+	vmm_kvm_vfio_unforward(dev);
 	if (dev->intx_trigger >= 0) {
 		struct kvm_irqfd irqfd = {
 			.fd = (uint32_t)dev->intx_trigger,
@@ -87,4 +96,21 @@ void vmm_intx_teardown(struct vmm_device *dev)
 	if (dev->intx_unmask >= 0)
 		close(dev->intx_unmask);
 	dev->intx_trigger = dev->intx_unmask = -1;
+}
+
+/* The host's counts of every FORWARDED device's line, summed (the report's forwarding fields). */
+void vmm_intx_report(struct virq_vmm *vmm, struct virq_vmm_report *r)
+{
+	for (unsigned d = 0; d < vmm->ndevices; d++) {
+		struct vmm_device *dev = &vmm->dev[d];
+		struct virq_vfio_intx_stats st;
+		if (dev->cfg.delivery != VIRQ_VMM_DELIVERY_FORWARDED)
+			continue;
+		r->forwarding = true;
+		if (!dev->fn || virq_vfio_intx_stats(dev->fn, &st) < 0)
+			continue;
+		r->fwd_completions += st.fwd_completions;
+		r->fwd_refires += st.fwd_refires;
+		r->fwd_unmasks += st.unmasks;
+	}
 }

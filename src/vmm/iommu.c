@@ -1,18 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * iommu.c - the IOMMU and the kvm-vfio device behind delivery POSTED and REMAPPED (x86), wired the way a
- * host with VT-d interrupt remapping and QEMU wire an assigned device for KVM:
+ * iommu.c - the IOMMU behind delivery POSTED and REMAPPED (x86), and their use of the kvm-vfio device,
+ * wired the way a host with VT-d interrupt remapping and QEMU wire an assigned device for KVM:
  *
  *   - The host puts the function behind an IOMMU before vfio-pci hands it out (virq_iommu_attach refuses
  *     a function whose VFIO descriptor is open), so every MSI-X message it sends is remappable and goes
  *     through an IRTE. One IOMMU serves every such device of the VM; it is made with the first one and
  *     sized for all of them (a power of two, as the IRTA size field encodes it).
  *   - QEMU creates one kvm-vfio device per VM and adds every VFIO device it assigns (KVM_DEV_VFIO_FILE_ADD):
- *     that is how KVM learns the file, and here how the seed-000 attributes can name it.
+ *     that is how KVM learns the file, and here how the seed-000 attributes can name it. The device and
+ *     its attributes live in kvm_vfio.c, shared with arm64's FORWARDED INTx lines.
  *   - Pairing needs nothing more: each vector's trigger eventfd is both VFIO's trigger (a bypass producer)
  *     and an irqfd (a bypass consumer), so the engine pairs them and its policy decides posted or
  *     remapped on every route change. POSTED leaves that decision alone; REMAPPED overrides it for every
- *     vector with KVM_DEV_VFIO_DEVICE_UNPOST_IRQ, which is issued here before any irqfd exists, so a
+ *     vector with KVM_DEV_VFIO_DEVICE_UNPOST_IRQ, which kvm_vfio.c issues before any irqfd exists, so a
  *     REMAPPED vector is never posted, not even between the irqfd's pairing and the override.
  *
  * Teardown is the reverse, in two halves around the VFIO descriptors (vmm.c): the irqfds go with the
@@ -68,76 +69,6 @@ int vmm_iommu_attach(struct vmm_device *dev, char *err, size_t err_len)
 	}
 	dev->behind_iommu = true;
 	return 0;
-}
-
-static int vmm_kvm_vfio_attr(int kvm_vfio, uint32_t group, uint64_t attr, const void *arg)
-{
-	struct kvm_device_attr a = { .group = group, .attr = attr, .addr = (uint64_t)(uintptr_t)arg };
-	return virq_ioctl(kvm_vfio, KVM_SET_DEVICE_ATTR, &a) < 0 ? -errno : 0;
-}
-
-/* UNPOST_IRQ for every MSI-X vector of @dev, vector k on its GSI (seed 000's per-vector override). */
-static int vmm_kvm_vfio_unpost(struct vmm_device *dev)
-{
-	unsigned n = dev->cfg.msix_vectors;
-	size_t argsz = sizeof(struct kvm_vfio_dev_irq) + n * sizeof(uint32_t);
-	struct kvm_vfio_dev_irq *irq = calloc(1, argsz);
-
-	if (!irq)
-		return -ENOMEM;
-	irq->argsz = (uint32_t)argsz;
-	irq->fd = (uint32_t)dev->vfio;
-	irq->index = VFIO_PCI_MSIX_IRQ_INDEX;
-	irq->start = 0;
-	irq->count = n;
-	for (unsigned k = 0; k < n; k++)
-		irq->gsi[k] = dev->vec[k].gsi;
-	int ret = vmm_kvm_vfio_attr(dev->vmm->kvm_vfio, KVM_DEV_VFIO_DEVICE, KVM_DEV_VFIO_DEVICE_UNPOST_IRQ, irq);
-	free(irq);
-	return ret;
-}
-
-int vmm_kvm_vfio_add(struct vmm_device *dev, char *err, size_t err_len)
-{
-	struct virq_vmm *vmm = dev->vmm;
-	const char *step = "creating the kvm-vfio device";
-	int32_t fd = dev->vfio;
-	int ret = 0;
-
-	if (!dev->behind_iommu)
-		return 0;
-	if (vmm->kvm_vfio < 0) {
-		struct kvm_create_device cd = { .type = KVM_DEV_TYPE_VFIO };
-		if (virq_ioctl(vmm->vm, KVM_CREATE_DEVICE, &cd) < 0)
-			ret = -errno;
-		else
-			vmm->kvm_vfio = (int)cd.fd;
-	}
-	if (ret == 0) {
-		step = "KVM_DEV_VFIO_FILE_ADD";
-		ret = vmm_kvm_vfio_attr(vmm->kvm_vfio, KVM_DEV_VFIO_FILE, KVM_DEV_VFIO_FILE_ADD, &fd);
-		dev->kvm_vfio_added = ret == 0;
-	}
-	if (ret == 0 && dev->cfg.delivery == VIRQ_VMM_DELIVERY_REMAPPED) {
-		step = "KVM_DEV_VFIO_DEVICE_UNPOST_IRQ";
-		ret = vmm_kvm_vfio_unpost(dev);
-	}
-	if (ret < 0)
-		snprintf(err, err_len, "device %s: %s: %s", dev->cfg.name, step, strerror(-ret));
-	return ret;
-}
-
-/*
- * Release the kvm-vfio device: its overrides end and the VFIO descriptors it holds are closed. The
- * irqfds must be gone already (vmm_msix_teardown), so no pairing re-decides against a device going away.
- */
-void vmm_kvm_vfio_release(struct virq_vmm *vmm)
-{
-	if (vmm->kvm_vfio >= 0)
-		virq_close(vmm->kvm_vfio);
-	vmm->kvm_vfio = -1;
-	for (unsigned d = 0; d < vmm->ndevices; d++)
-		vmm->dev[d].kvm_vfio_added = false;
 }
 
 /*

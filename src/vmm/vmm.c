@@ -79,8 +79,15 @@ const char *virq_vmm_delivery_name(enum virq_vmm_delivery delivery)
 		return "posted";
 	case VIRQ_VMM_DELIVERY_REMAPPED:
 		return "remapped";
+	case VIRQ_VMM_DELIVERY_FORWARDED:
+		return "forwarded";
 	}
 	return "?";
+}
+
+bool virq_vmm_delivery_intx(enum virq_vmm_delivery delivery)
+{
+	return delivery == VIRQ_VMM_DELIVERY_RESAMPLE || delivery == VIRQ_VMM_DELIVERY_FORWARDED;
 }
 
 const char *virq_vmm_device_name(const struct virq_vmm *vmm, unsigned device)
@@ -116,19 +123,24 @@ static int vmm_check_device(const struct virq_vmm_config *cfg, unsigned d, char 
 		return vmm_fail(err, err_len, -EINVAL,
 				"device %s has both MSI-X and an INTx pin; its driver uses one: keep msix for MSI-X "
 				"delivery, intx for resample", dev->name);
-	if (dev->delivery == VIRQ_VMM_DELIVERY_RESAMPLE ? !intx : !msix)
+	if (dev->delivery > VIRQ_VMM_DELIVERY_FORWARDED)
+		return vmm_fail(err, err_len, -EINVAL, "device %s: unknown delivery %d", dev->name,
+				(int)dev->delivery);
+	bool intx_delivery = virq_vmm_delivery_intx(dev->delivery);
+	if (intx_delivery ? !intx : !msix)
 		return vmm_fail(err, err_len, -EINVAL, "device %s: delivery %s needs %s", dev->name,
-				virq_vmm_delivery_name(dev->delivery),
-				dev->delivery == VIRQ_VMM_DELIVERY_RESAMPLE ? "an INTx pin" : "MSI-X");
+				virq_vmm_delivery_name(dev->delivery), intx_delivery ? "an INTx pin" : "MSI-X");
 	/* Posting and the IOMMU that does it are VT-d's; an arm64 VM's MSIs go through its ITS instead. */
 	if (vmm_delivery_bypass(dev->delivery) && cfg->arch == VIRQ_VMM_ARCH_ARM64)
 		return vmm_fail(err, err_len, -EINVAL,
 				"device %s: delivery %s needs VT-d interrupt remapping and posted interrupts: x86_64 only",
 				dev->name, virq_vmm_delivery_name(dev->delivery));
-	if (dev->delivery > VIRQ_VMM_DELIVERY_REMAPPED)
-		return vmm_fail(err, err_len, -EINVAL, "device %s: unknown delivery %d", dev->name,
-				(int)dev->delivery);
-	if ((dev->driver == VIRQ_VMM_DRIVER_NIC) != (dev->delivery != VIRQ_VMM_DELIVERY_RESAMPLE))
+	/* Forwarding makes the SPI a hardware-mapped vGIC interrupt; x86's IOAPIC has no such thing. */
+	if (dev->delivery == VIRQ_VMM_DELIVERY_FORWARDED && cfg->arch != VIRQ_VMM_ARCH_ARM64)
+		return vmm_fail(err, err_len, -EINVAL,
+				"device %s: delivery forwarded needs an Arm GIC (hardware-mapped SPIs): arm64 only "
+				"(use resample on x86_64)", dev->name);
+	if ((dev->driver == VIRQ_VMM_DRIVER_NIC) != !intx_delivery)
 		return vmm_fail(err, err_len, -EINVAL, "device %s: the %s driver does not drive %s delivery",
 				dev->name, dev->driver == VIRQ_VMM_DRIVER_NIC ? "MSI-X" : "INTx",
 				virq_vmm_delivery_name(dev->delivery));
@@ -402,13 +414,17 @@ int virq_vmm_create(const struct virq_vmm_config *config, struct virq_vmm **out,
 		ret = vmm_assign(vmm, err, err_len);
 	if (ret == 0)
 		ret = vmm_routes_commit(vmm);
-	/* The kvm-vfio device and REMAPPED's overrides before any irqfd: its first decision is the right one. */
+	/*
+	 * The kvm-vfio device, REMAPPED's overrides and FORWARDED's forwards before any irqfd or VFIO trigger:
+	 * the engine's first bypass decision is the right one, and a line is forwarded while it cannot be
+	 * active (the EAGAIN rule, docs/forwarding.md).
+	 */
 	for (unsigned d = 0; d < vmm->ndevices && ret == 0; d++)
 		ret = vmm_kvm_vfio_add(&vmm->dev[d], err, err_len);
 	for (unsigned d = 0; d < vmm->ndevices && ret == 0; d++) {
 		struct vmm_device *dev = &vmm->dev[d];
 		ret = dev->cfg.msix_vectors ? vmm_msix_init(dev, err, err_len) : 0;
-		if (ret == 0 && dev->cfg.intx_pin && dev->cfg.delivery == VIRQ_VMM_DELIVERY_RESAMPLE)
+		if (ret == 0 && dev->cfg.intx_pin && virq_vmm_delivery_intx(dev->cfg.delivery))
 			ret = vmm_intx_init(dev, err, err_len);
 	}
 	if (ret == 0)
@@ -663,6 +679,7 @@ struct virq_vmm_report *virq_vmm_report(struct virq_vmm *vmm)
 		r->spurious_eoi[i] = vcpu ? virq_vcpu_spurious_eoi(vcpu) : 0;
 	}
 	vmm_iommu_report(vmm, r);
+	vmm_intx_report(vmm, r);
 	for (unsigned d = 0; d < vmm->ndevices; d++) {
 		struct vmm_device *dev = &vmm->dev[d];
 		unsigned causes = dev->cfg.msix_vectors ? dev->cfg.msix_vectors : 1;
@@ -693,8 +710,9 @@ void virq_vmm_destroy(struct virq_vmm *vmm)
 	virq_vmm_stop(vmm);
 	/*
 	 * Consumers before producers, as KVM and VFIO release them: every irqfd first (a paired vector goes
-	 * back to remapped), then the kvm-vfio device (its overrides, its hold on the VFIO descriptors), then
-	 * the VFIO descriptors and the functions, and the IOMMU once no function is attached (iommu.c).
+	 * back to remapped; a forwarded INTx line is unforwarded just before its irqfd goes), then the
+	 * kvm-vfio device (its overrides, its hold on the VFIO descriptors), then the VFIO descriptors and the
+	 * functions, and the IOMMU once no function is attached (iommu.c, kvm_vfio.c).
 	 */
 	for (unsigned d = 0; d < vmm->ndevices; d++) {
 		struct vmm_device *dev = &vmm->dev[d];

@@ -13,6 +13,10 @@
  *     the guest's programming of table entry k; a masked entry takes its irqfd away and the VMM watches
  *     the trigger itself, setting the virtual PBA bit, and delivers once at unmask (KVM_SIGNAL_MSI).
  *   - MSI-X (delivery USERSPACE): the VMM watches every trigger and injects with KVM_SIGNAL_MSI.
+ *   - INTx (delivery FORWARDED, arm64 only): wired as RESAMPLE, and the VFIO descriptor is added to the VM's
+ *     kvm-vfio device, which forwards the INTx line to its SPI (KVM_DEV_VFIO_DEVICE_FORWARD_IRQ, seed 001,
+ *     before VFIO_DEVICE_SET_IRQS sets the trigger): the SPI is hardware-mapped, and the guest's
+ *     deactivation completes the host line directly, so the resamplefd -> unmask round trip stays idle.
  *   - MSI-X (delivery POSTED or REMAPPED, x86 only): wired as IRQFD, and the function sits behind an
  *     IOMMU the VMM owns (its messages are remappable), and its VFIO descriptor is added to the VM's
  *     kvm-vfio device, as QEMU does for every VFIO device. Each trigger is then both an irqfd and a VFIO
@@ -55,7 +59,11 @@ enum virq_vmm_delivery {
 	VIRQ_VMM_DELIVERY_USERSPACE, /* MSI-X: the VMM reads the triggers and injects with KVM_SIGNAL_MSI */
 	VIRQ_VMM_DELIVERY_POSTED,    /* MSI-X, x86: IRQFD behind an IOMMU; the engine posts what its policy allows */
 	VIRQ_VMM_DELIVERY_REMAPPED,  /* MSI-X, x86: IRQFD behind an IOMMU, every vector UNPOST_IRQ (remapped) */
+	VIRQ_VMM_DELIVERY_FORWARDED, /* level INTx, arm64: RESAMPLE's wiring + FORWARD_IRQ (hardware-mapped SPI) */
 };
+
+/* Whether @delivery carries a device's INTx line (RESAMPLE, FORWARDED) rather than its MSI-X vectors. */
+bool virq_vmm_delivery_intx(enum virq_vmm_delivery delivery);
 
 enum virq_vmm_driver {
 	VIRQ_VMM_DRIVER_NIC,        /* MSI-X: read status, ack its cause, work, EOI */
@@ -189,6 +197,14 @@ struct virq_vmm_report {
 	 */
 	bool iommu;
 	uint64_t iommu_posted, iommu_remapped, iommu_dropped;
+	/*
+	 * The host INTx lines of devices with delivery FORWARDED (there is one when such a device exists),
+	 * summed over them: completions by the guest's deactivation of the hardware-mapped SPI (direct EOI),
+	 * of which re-fires (the line was still asserted, so the host fired it again), and the VFIO user's
+	 * unmask requests for those lines (the resamplefd round trip a forwarded line does not use).
+	 */
+	bool forwarding;
+	uint64_t fwd_completions, fwd_refires, fwd_unmasks;
 	unsigned nsources;
 	struct virq_vmm_source_report sources[]; /* devices in config order, vectors ascending */
 };
@@ -215,6 +231,13 @@ struct virq_vmm_explanation {
 	uint32_t route_addr_lo, route_data; /* MSI-X: what it says */
 	bool irqfd;                       /* the VFIO trigger is an irqfd on @gsi right now */
 	bool resample;                    /* ... a resampling one whose resamplefd is VFIO's INTx unmask */
+	/*
+	 * INTx: what the host says about the line (virq_vfio_intx_stats), when @line_stats. @forwarded: the
+	 * kvm-vfio device forwards it to the SPI now; completions by the guest's deactivation (direct EOI), of
+	 * which re-fires, and unmask requests by the VFIO user (ioctl, unmask eventfd, command register).
+	 */
+	bool line_stats, forwarded;
+	uint64_t line_signals, line_completions, line_refires, line_unmasks;
 	uint64_t irqfd_signals;           /* MSI-X with an irqfd: trigger signals the irqfds on @gsi consumed
 					   * so far (a posted message never signals the eventfd) */
 	/* MSI-X behind the VMM's IOMMU (delivery POSTED or REMAPPED): the vector's IRTE, -1 otherwise. */
@@ -222,7 +245,8 @@ struct virq_vmm_explanation {
 	uint64_t bypass_posts, bypass_remaps; /* times the engine programmed the IRTE posted / back to remapped */
 	/*
 	 * "posted" (the IOMMU writes the target vCPU's posted-interrupt descriptor), "remapped" (the IOMMU's
-	 * host IRQ signals the trigger eventfd), "software" (no IOMMU: the eventfd, then the irqfd or the
+	 * host IRQ signals the trigger eventfd), "forwarded" (INTx on arm64: a hardware-mapped SPI whose
+	 * deactivation completes the host line), "software" (no IOMMU: the eventfd, then the irqfd or the
 	 * VMM), "userspace" (KVM_SIGNAL_MSI from the VMM).
 	 */
 	const char *mode;

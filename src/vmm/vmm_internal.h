@@ -109,6 +109,8 @@ struct vmm_device {
 	bool table_in_engine;                  /* [I] table and PBA registered with KVM_REGISTER_MSIX_MMIO */
 	bool behind_iommu;                     /* [I] attached to vmm->iommu (delivery POSTED or REMAPPED) */
 	bool kvm_vfio_added;                   /* [I] its VFIO descriptor is a file of vmm->kvm_vfio */
+	bool intx_forwarded;                   /* [I] FORWARDED: its INTx line is forwarded to its SPI now
+						* (set at create, cleared at teardown) */
 	void *table_copy, *pba_copy;           /* [I] their base_va: the engine's state after a save */
 	pthread_mutex_t lock;                  /* guards the emulated MSI-X state below */
 	uint16_t msix_flags;                   /* [L:lock] the guest's Message Control */
@@ -141,7 +143,7 @@ struct virq_vmm {
 	void *ram;                      /* [I] arm64: guest RAM for the GIC's and ITS's tables */
 	struct virq_vm *engine;         /* [I] the VM behind vm, for the native calls (seed 002's bind etc.) */
 	struct virq_iommu *iommu;       /* [I] x86: the IOMMU of POSTED and REMAPPED devices (NULL: none) */
-	int kvm_vfio;                   /* [I] x86: the VM's kvm-vfio device (-1: none) */
+	int kvm_vfio;                   /* [I] the VM's kvm-vfio device (-1: none): POSTED, REMAPPED, FORWARDED */
 	_Atomic uint64_t exits;         /* [A] exits the vCPU threads handled (MMIO, routing updates) */
 	unsigned ndevices;              /* [I] */
 	struct vmm_device *dev;         /* [I] array */
@@ -224,20 +226,27 @@ static inline bool vmm_delivery_bypass(enum virq_vmm_delivery d)
 }
 
 /*
- * iommu.c: the IOMMU and the kvm-vfio device of POSTED and REMAPPED devices. Attach before the function's
- * VFIO descriptor opens (the IOMMU refuses it after); the kvm-vfio wiring once GSIs are assigned and
- * before any irqfd exists (so REMAPPED never posts, not even for a moment); teardown in two halves
- * around closing the VFIO descriptors.
+ * iommu.c: the IOMMU of POSTED and REMAPPED devices. Attach before the function's VFIO descriptor opens
+ * (the IOMMU refuses it after); release after the functions are destroyed.
  */
 int vmm_iommu_attach(struct vmm_device *dev, char *err, size_t err_len);
-int vmm_kvm_vfio_add(struct vmm_device *dev, char *err, size_t err_len);
-void vmm_kvm_vfio_release(struct virq_vmm *vmm);
 void vmm_iommu_release(struct virq_vmm *vmm);
 void vmm_iommu_report(struct virq_vmm *vmm, struct virq_vmm_report *r);
 
-/* intx.c */
+/*
+ * kvm_vfio.c: the VM's one kvm-vfio device, shared by POSTED and REMAPPED (x86) and FORWARDED (arm64)
+ * devices. Add each such device once GSIs are assigned and before any irqfd or VFIO trigger exists (so
+ * REMAPPED never posts, and FORWARDED forwards while signalling is off); unforward a FORWARDED line
+ * before its irqfd goes; release after every irqfd and before the VFIO descriptors close.
+ */
+int vmm_kvm_vfio_add(struct vmm_device *dev, char *err, size_t err_len);
+int vmm_kvm_vfio_unforward(struct vmm_device *dev);
+void vmm_kvm_vfio_release(struct virq_vmm *vmm);
+
+/* intx.c: RESAMPLE and FORWARDED (the same wiring; FORWARDED's forward is kvm_vfio.c's). */
 int vmm_intx_init(struct vmm_device *dev, char *err, size_t err_len);
 void vmm_intx_teardown(struct vmm_device *dev);
+void vmm_intx_report(struct virq_vmm *vmm, struct virq_vmm_report *r);
 
 /* watcher.c: the thread that reads triggers the VMM handles itself. */
 int vmm_watcher_start(struct virq_vmm *vmm);

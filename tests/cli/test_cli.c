@@ -259,6 +259,41 @@ static void test_explain(void **state)
 	cli_free(&r);
 }
 
+/*
+ * A forwarded INTx line (arm64): explain says forwarded and why, and what the host line did in the
+ * file's steps (completed by the guest, re-fired, never unmasked by VFIO); the run's balance line and its
+ * JSON carry the same counts.
+ */
+static void test_forwarded(void **state)
+{
+	struct cli_result r = cli("explain", data("forwarded.yaml"), "legacy0.intx", NULL);
+	assert_int_equal(r.status, 0);
+	assert_contains(r.out, "pin          INTx A -> SPI 48 (level, hardware-mapped");
+	assert_contains(r.out, "mode         forwarded: hardware-mapped SPI 48: the guest's deactivation completes the "
+			       "host line directly, no resamplefd round trip");
+	assert_contains(r.out, "host line    completed 4 times by the guest (re-fired 2), unmasked by VFIO 0 times");
+	assert_contains(r.out, "target       vCPU 0, INTID 48");
+	cli_free(&r);
+	r = cli("run", data("forwarded.yaml"), NULL);
+	assert_int_equal(r.status, 0);
+	assert_contains(r.out, "legacy0   INTx A  forwarded");
+	assert_contains(r.out, "; forwarded lines completed by the guest 4 (re-fired 2), unmasked by VFIO 0");
+	cli_free(&r);
+	r = cli("run", "--json", data("forwarded.yaml"), NULL);
+	assert_int_equal(r.status, 0);
+	struct json_object *doc = json_tokener_parse(r.out);
+	assert_non_null(doc);
+	struct json_object *fwd = NULL;
+	assert_true(json_object_object_get_ex(doc, "forwarding", &fwd));
+	struct json_object *v = NULL;
+	assert_true(json_object_object_get_ex(fwd, "direct_completions", &v));
+	assert_int_equal(json_object_get_uint64(v), 4);
+	assert_true(json_object_object_get_ex(fwd, "vfio_unmasks", &v));
+	assert_int_equal(json_object_get_uint64(v), 0);
+	json_object_put(doc);
+	cli_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -272,6 +307,7 @@ int main(void)
 		cmocka_unit_test(test_json_uses_the_column_names),
 		cmocka_unit_test(test_trace_is_chrome_trace_json),
 		cmocka_unit_test(test_explain),
+		cmocka_unit_test(test_forwarded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -329,6 +329,7 @@ static void test_names(void **state)
 	assert_string_equal(virq_vmm_delivery_name(VIRQ_VMM_DELIVERY_USERSPACE), "userspace");
 	assert_string_equal(virq_vmm_delivery_name(VIRQ_VMM_DELIVERY_POSTED), "posted");
 	assert_string_equal(virq_vmm_delivery_name(VIRQ_VMM_DELIVERY_REMAPPED), "remapped");
+	assert_string_equal(virq_vmm_delivery_name(VIRQ_VMM_DELIVERY_FORWARDED), "forwarded");
 	assert_string_equal(virq_report_device_name(&f->meta, 1, buf, sizeof(buf)), "legacy0");
 	assert_string_equal(virq_report_device_name(&f->meta, 7, buf, sizeof(buf)), "device 7");
 	assert_string_equal(virq_report_device_name(NULL, 0, buf, sizeof(buf)), "device 0");
@@ -431,7 +432,7 @@ static void test_json_document(void **state)
 	struct json_object *doc = render_json(f);
 
 	const char *top[] = { "name", "arch", "vcpus", "run_ns", "elapsed_ns", "sources", "totals",
-			      "balanced", "spurious_eoi", "iommu", "expectations" };
+			      "balanced", "spurious_eoi", "iommu", "forwarding", "expectations" };
 	assert_int_equal(json_object_object_length(doc), sizeof(top) / sizeof(top[0]));
 	assert_string_equal(get_str(doc, "name"), "nic-and-legacy");
 	assert_string_equal(get_str(doc, "arch"), "x86_64");
@@ -441,6 +442,7 @@ static void test_json_document(void **state)
 	assert_true(json_object_get_boolean(get(doc, "balanced", json_type_boolean)));
 	check_u64_array(get(doc, "spurious_eoi", json_type_array), f->report->spurious_eoi, 2);
 	get(doc, "iommu", json_type_null); /* no device behind the VMM's IOMMU */
+	get(doc, "forwarding", json_type_null); /* no forwarded INTx line */
 
 	struct json_object *expect = get(doc, "expectations", json_type_object);
 	assert_int_equal(get_u64(expect, "met"), 2);
@@ -492,6 +494,47 @@ static void test_iommu_counts(void **state)
 	assert_int_equal(get_u64(iommu, "dropped"), 2);
 	struct json_object *sources = get(doc, "sources", json_type_array);
 	assert_string_equal(get_str(json_object_array_get_idx(sources, 0), "mode"), "posted");
+	json_object_put(doc);
+}
+
+/* With forwarded INTx lines (arm64): who completed them ends the balance line, zeros included (re-fires
+ * only when there were some), and fills the JSON's "forwarding" object. */
+static void test_forwarding_counts(void **state)
+{
+	struct fixture *f = *state;
+	struct rendered r;
+
+	f->config.arch = VIRQ_VMM_ARCH_ARM64;
+	f->meta.arch = "arm64";
+	f->config.devices[1].delivery = VIRQ_VMM_DELIVERY_FORWARDED;
+	f->report->forwarding = true;
+	f->report->fwd_completions = 6000;
+	f->meta.expectations_total = 0;
+	assert_true(virq_report_device_intx(&f->meta, 1));
+	render_table(f, &r);
+	assert_string_equal(r.lines[4], "legacy0   INTx A  forwarded  0       6,000      6,000          0        0     0"
+					"   31 µs   80 µs  2.0 ms");
+	assert_string_equal(r.lines[5], "balance: raised 35,989 = delivered 35,968 + coalesced 21 + pending 0; lost 0;"
+					" forwarded lines completed by the guest 6,000, unmasked by VFIO 0");
+	free(r.text);
+	f->report->fwd_refires = 12;
+	f->report->fwd_unmasks = 1;
+	render_table(f, &r);
+	assert_string_equal(r.lines[5], "balance: raised 35,989 = delivered 35,968 + coalesced 21 + pending 0; lost 0;"
+					" forwarded lines completed by the guest 6,000 (re-fired 12), unmasked by VFIO 1");
+	free(r.text);
+
+	struct json_object *doc = render_json(f);
+	get(doc, "iommu", json_type_null);
+	struct json_object *fwd = get(doc, "forwarding", json_type_object);
+	assert_int_equal(json_object_object_length(fwd), 3);
+	assert_int_equal(get_u64(fwd, "direct_completions"), 6000);
+	assert_int_equal(get_u64(fwd, "refires"), 12);
+	assert_int_equal(get_u64(fwd, "vfio_unmasks"), 1);
+	struct json_object *sources = get(doc, "sources", json_type_array);
+	struct json_object *line = json_object_array_get_idx(sources, 2);
+	assert_string_equal(get_str(line, "mode"), "forwarded");
+	assert_string_equal(get_str(line, "intx"), "A");
 	json_object_put(doc);
 }
 
@@ -583,6 +626,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_json_document, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_json_unbalanced_and_no_samples, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_iommu_counts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_forwarding_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_json_escapes_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_progress, setup, teardown),
 	};

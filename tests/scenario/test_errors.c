@@ -35,6 +35,9 @@
 	"    pci: 00:03.0\n"      \
 	"    msix: { vectors: 4 }\n"
 
+/* One forwarded INTx device (lines 3-4), for arm64 cases. */
+#define FWD "devices:\n  - { name: l0, pci: 00:04.0, intx: { pin: A }, delivery: forwarded }\n"
+
 /* What a file needs besides vm, for cases about vm. */
 #define ONE_DEVICE "devices: [ { name: n, pci: 00:01.0, intx: { pin: A } } ]\nrun: 1s\n"
 
@@ -81,7 +84,7 @@ static const struct error_case cases[] = {
 	{ "list entry wrong shape", HEAD "guest:\n  - nic0\nrun: 1s\n",
 	  "t.yaml:11:5: guest[0]: expected a mapping (key: value), got a single value" },
 	{ "bad enum", NIC "    delivery: polled\nrun: 1s\n",
-	  "t.yaml:7:5: delivery: 'polled' is not one of: irqfd, resample, userspace, posted, remapped" },
+	  "t.yaml:7:5: delivery: 'polled' is not one of: irqfd, resample, userspace, posted, remapped, forwarded" },
 	{ "bad pattern", NIC "    traffic: { pattern: Fixed, rate: 1k/s }\nrun: 1s\n",
 	  "t.yaml:7:16: pattern: 'Fixed' is not one of: fixed, poisson, burst, storm, none" },
 	{ "bad pin", HEAD "  - name: l2\n    pci: 00:05.0\n    intx: { pin: E }\nrun: 1s\n",
@@ -148,7 +151,18 @@ static const struct error_case cases[] = {
 	  "through the ITS; use irqfd)" },
 	{ "msix and intx", NIC "    intx: { pin: B }\nrun: 1s\n",
 	  "t.yaml:7:5: device nic0 has both msix and intx; give it one (msix for irqfd, posted, remapped or userspace "
-	  "delivery, intx for resample)" },
+	  "delivery, intx for resample or forwarded)" },
+	{ "forwarded on x86_64", HEAD "    delivery: forwarded\nrun: 1s\n",
+	  "t.yaml:10:5: device legacy0: delivery forwarded needs an Arm GIC (hardware-mapped SPIs): arm64 only (use "
+	  "resample on x86_64)" },
+	{ "forwarded without intx", "name: t\nvm: { arch: arm64, vcpus: 2 }\ndevices:\n  - name: nic0\n    pci: 00:03.0\n"
+	  "    msix: { vectors: 4 }\n    delivery: forwarded\nrun: 1s\n",
+	  "t.yaml:7:5: device nic0: delivery forwarded needs an intx pin" },
+	{ "forwarded with the nic driver", "name: t\nvm: { arch: arm64 }\n" FWD "guest:\n  - { device: l0, driver: nic }\n"
+	  "run: 1s\n",
+	  "t.yaml:6:19: driver: nic drives MSI-X vectors, but device l0 delivers through INTx (delivery forwarded)" },
+	{ "forwarded line retargeted", "name: t\nvm: { arch: arm64, vcpus: 2 }\n" FWD "steps:\n  - guest: { mask: l0.intx }\n",
+	  "t.yaml:6:14: mask: l0.intx is an INTx line; the guest masks and retargets MSI-X vectors" },
 	{ "no interrupt", NIC "  - { name: n, pci: 00:01.0 }\n", "t.yaml:7:5: device n has no interrupt (expected msix or intx)" },
 	{ "duplicate pci", HEAD "  - { name: nic1, pci: 00:03.0, msix: { vectors: 1 } }\nrun: 1s\n",
 	  "t.yaml:10:19: pci 00:03.0 is used by nic0 and nic1" },
@@ -224,10 +238,18 @@ static const struct error_case cases[] = {
 	{ "unknown field", HEAD "run: 1s\nexpect: [ lots == 0 ]\n",
 	  "t.yaml:11:11: expectation 'lots == 0': unknown field 'lots' (expected one of: raised, delivered, coalesced, "
 	  "pending, lost, stale, handler_runs, vcpu[N], latency.p50, latency.p99, latency.max, balanced, spurious_eoi, "
-	  "posted, remapped, or DEVICE.<field>)" },
+	  "posted, remapped, direct_completions, vfio_unmasks, or DEVICE.<field>)" },
 	{ "posted without an IOMMU", HEAD "run: 1s\nexpect:\n  - posted > 0\n",
 	  "t.yaml:12:5: expectation 'posted > 0': posted counts messages the IOMMU posted, and no device here is behind "
 	  "one (give a device delivery posted or remapped)" },
+	{ "direct_completions without forwarding", "name: t\nvm: { arch: arm64 }\n" ONE_DEVICE "expect:\n"
+	  "  - direct_completions > 0\n",
+	  "t.yaml:6:5: expectation 'direct_completions > 0': direct_completions counts what happened to forwarded INTx "
+	  "lines, and no device here is forwarded (give an arm64 INTx device delivery forwarded)" },
+	{ "vfio_unmasks per device", "name: t\nvm: { arch: arm64 }\n" FWD "run: 1s\nexpect:\n  - l0.vfio_unmasks == 0\n",
+	  "t.yaml:7:5: expectation 'l0.vfio_unmasks == 0': unknown field 'vfio_unmasks' (expected one of: raised, "
+	  "delivered, coalesced, pending, lost, stale, handler_runs, vcpu[N], latency.p50, latency.p99, latency.max, "
+	  "balanced)" },
 	{ "remapped per device", NIC "    delivery: remapped\nrun: 1s\nexpect:\n  - nic0.remapped > 0\n",
 	  "t.yaml:10:5: expectation 'nic0.remapped > 0': unknown field 'remapped' (expected one of: raised, "
 	  "delivered, coalesced, pending, lost, stale, handler_runs, vcpu[N], latency.p50, latency.p99, latency.max, "

@@ -232,6 +232,24 @@ static void test_iommu_counts(void **state)
 	check(f, "remapped == 0", 1, "got 0");
 }
 
+/* direct_completions and vfio_unmasks read the host's counts of the forwarded INTx lines (whole VM). */
+static void test_forwarding_counts(void **state)
+{
+	struct fixture *f = *state;
+	f->sc->vmm.arch = VIRQ_VMM_ARCH_ARM64;
+	f->sc->vmm.devices[1].delivery = VIRQ_VMM_DELIVERY_FORWARDED;
+	f->report->forwarding = true;
+	f->report->fwd_completions = 46;
+	f->report->fwd_refires = 1;
+	f->report->fwd_unmasks = 0;
+	check(f, "direct_completions >= 46", 1, "got 46");
+	check(f, "direct_completions", 1, "got 46");
+	check(f, "vfio_unmasks == 0", 1, "got 0");
+	f->report->fwd_unmasks = 3;
+	check(f, "vfio_unmasks == 0", 0, "got 3");
+	check(f, "not vfio_unmasks", 0, "got 3");
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -239,7 +257,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_totals),      T(test_device_and_source), T(test_latency),     T(test_comparisons),
 		T(test_bare_and_not), T(test_balanced),         T(test_missing_row), T(test_file_lines),
-		T(test_iommu_counts),
+		T(test_iommu_counts), T(test_forwarding_counts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -265,12 +265,49 @@ static void test_posted_and_remapped(void **state)
 	virq_scenario_free(sc);
 }
 
+/*
+ * delivery forwarded loads as an INTx delivery of an arm64 VM: the intx driver by default, one cause, and
+ * the whole-report fields direct_completions and vfio_unmasks, which count the forwarded lines, accepted.
+ */
+static void test_forwarded(void **state)
+{
+	static const char text[] = "name: f\nvm: { arch: arm64, vcpus: 2 }\n"
+	                           "devices:\n"
+	                           "  - { name: legacy0, pci: 00:04.0, intx: { pin: A }, delivery: forwarded,\n"
+	                           "      traffic: { pattern: fixed, rate: 1k/s, vectors: [0] } }\n"
+	                           "  - { name: legacy1, pci: 00:05.0, intx: { pin: B }, delivery: forwarded }\n"
+	                           "guest:\n  - { device: legacy1, driver: intx-no-ack, affinity: [1] }\n"
+	                           "steps:\n  - raise: legacy0.intx\n"
+	                           "run: 1s\nexpect: [ direct_completions > 0, vfio_unmasks == 0, legacy0.intx.delivered ]\n";
+	struct virq_scenario *sc = NULL;
+	char err[512] = "";
+	(void)state;
+	if (virq_scenario_load_text("f.yaml", text, strlen(text), &sc, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_int_equal(sc->vmm.arch, VIRQ_VMM_ARCH_ARM64);
+	assert_int_equal(sc->vmm.devices[0].delivery, VIRQ_VMM_DELIVERY_FORWARDED);
+	assert_int_equal(sc->vmm.devices[0].driver, VIRQ_VMM_DRIVER_INTX);
+	assert_int_equal(sc->vmm.devices[0].intx_pin, 1);
+	assert_int_equal(sc->vmm.devices[1].driver, VIRQ_VMM_DRIVER_INTX_NO_ACK);
+	assert_int_equal(sc->vmm.devices[1].affinity[0], 1);
+	assert_true(virq_vmm_delivery_intx(sc->vmm.devices[0].delivery));
+	assert_false(virq_vmm_delivery_intx(VIRQ_VMM_DELIVERY_POSTED));
+	assert_string_equal(virq_vmm_delivery_name(sc->vmm.devices[0].delivery), "forwarded");
+	assert_int_equal(sc->nexpects, 3);
+	assert_int_equal(sc->expects[0].field, VIRQ_SCENARIO_FIELD_DIRECT_COMPLETIONS);
+	assert_int_equal(sc->expects[0].scope, VIRQ_SCENARIO_SCOPE_ALL);
+	assert_int_equal(sc->expects[1].field, VIRQ_SCENARIO_FIELD_VFIO_UNMASKS);
+	assert_int_equal(sc->expects[2].scope, VIRQ_SCENARIO_SCOPE_SOURCE);
+	virq_scenario_free(sc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_default),      cmocka_unit_test(test_example_file), cmocka_unit_test(test_steps_file),
 		cmocka_unit_test(test_missing_file), cmocka_unit_test(test_broken_file),  cmocka_unit_test(test_text_length),
 		cmocka_unit_test(test_arm64),        cmocka_unit_test(test_posted_and_remapped),
+		cmocka_unit_test(test_forwarded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

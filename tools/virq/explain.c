@@ -3,7 +3,8 @@
  * explain.c - `virq explain [FILE] [SOURCE...]`: boot a scenario (the embedded default without a file),
  * play its scripted steps without the traffic, and print for each source how an interrupt travels:
  * table entry -> GSI -> route -> (IRTE) -> irqfd -> delivery mode (and why) -> target vCPU and vector. The
- * mode of an irqfd is the engine's irq-bypass decision: posted, remapped, or software.
+ * mode of an irqfd is the engine's irq-bypass decision: posted, remapped, or software; an INTx line on
+ * arm64 is forwarded when the host says so, with the host's counts of who completed it.
  * SOURCE is DEVICE (all its sources), DEVICE.vector[K] or DEVICE.intx.
  */
 #define _GNU_SOURCE
@@ -23,14 +24,15 @@ static void explain_usage(FILE *out)
 		"Boot the scenario (the embedded default without a file), play its steps without traffic, and\n"
 		"print for each source how its interrupts reach the guest: the MSI-X table entry as the guest\n"
 		"programmed it, the GSI and route the VMM gave it, its IRTE when the device is behind the IOMMU,\n"
-		"the irqfd, the delivery mode (posted, remapped, software or userspace) and why, and the vCPU and\n"
-		"vector it lands on. SOURCE is DEVICE, DEVICE.vector[K] or DEVICE.intx; without one, every source\n"
-		"of every device.\n"
+		"the irqfd, the delivery mode (posted, remapped, forwarded, software or userspace) and why, what\n"
+		"the host's INTx line did so far, and the vCPU and vector (or GIC INTID) it lands on. SOURCE is\n"
+		"DEVICE, DEVICE.vector[K] or DEVICE.intx; without one, every source of every device.\n"
 		"\n"
 		"examples:\n"
 		"  virq explain\n"
 		"  virq explain examples/masked-vectors.yaml nic0.vector[1]\n"
 		"  virq explain examples/posted-retarget-16.yaml nic0.vector[3]\n"
+		"  virq explain examples/arm64-forwarded-intx.yaml legacy0.intx\n"
 		"  virq explain examples/many-devices.yaml slow0 legacy1\n");
 }
 
@@ -48,16 +50,19 @@ static void explain_print(const struct virq_scenario *sc, const struct virq_vmm_
 		       e->source);
 	bool arm = e->intid != 0; /* arm64 sources name a GIC INTID */
 	if (e->intx && arm) {
-		printf("  pin          INTx %c -> SPI %u (level)\n", 'A' + e->intx_pin - 1, e->intid);
+		printf("  pin          INTx %c -> SPI %u (level%s)\n", 'A' + e->intx_pin - 1, e->intid,
+		       e->forwarded ? ", hardware-mapped: the host line is forwarded to it" : "");
 		printf("  GSI          %u (vGIC route: irqchip 0 pin %u)\n", e->gsi, e->gsi);
 	} else if (e->intx) {
 		printf("  pin          INTx %c -> IOAPIC pin %u (level)\n", 'A' + e->intx_pin - 1, e->gsi);
 		printf("  GSI          %u (IOAPIC route)\n", e->gsi);
 	}
 	if (e->intx) {
-		printf("  irqfd        %s\n", e->resample ? "the VFIO INTx trigger is a resampling irqfd; its resamplefd "
-						      "is VFIO's INTx unmask eventfd"
-						    : "none");
+		printf("  irqfd        %s%s\n", e->resample ? "the VFIO INTx trigger is a resampling irqfd; its resamplefd "
+							"is VFIO's INTx unmask eventfd"
+						      : "none",
+		       e->resample && e->forwarded ? " (idle while the line is forwarded: the SPI is never resampled)"
+						   : "");
 	} else {
 		printf("  table entry  address 0x%08x data 0x%x, %s%s (emulated in %s)\n", e->entry_addr_lo,
 		       e->entry_data, e->entry_masked ? "masked" : "unmasked",
@@ -84,6 +89,21 @@ static void explain_print(const struct virq_scenario *sc, const struct virq_vmm_
 						       : "none: the VMM reads the VFIO trigger");
 	}
 	printf("  mode         %s: %s\n", e->mode, e->why);
+	/* What the host's line did so far (a scripted file's steps; explain runs no traffic). */
+	if (e->intx && e->line_stats) {
+		char n[3][VIRQ_REPORT_NUM_MAX];
+		virq_report_format_count(e->line_completions, n[0]);
+		virq_report_format_count(e->line_unmasks, n[1]);
+		virq_report_format_count(e->line_refires, n[2]);
+		if (e->forwarded || e->line_completions)
+			printf("  host line    completed %s time%s by the guest%s%s%s, unmasked by VFIO %s time%s\n", n[0],
+			       e->line_completions == 1 ? "" : "s", e->line_refires ? " (re-fired " : "",
+			       e->line_refires ? n[2] : "", e->line_refires ? ")" : "", n[1],
+			       e->line_unmasks == 1 ? "" : "s");
+		else
+			printf("  host line    unmasked by VFIO %s time%s (each one a resamplefd round trip)\n", n[1],
+			       e->line_unmasks == 1 ? "" : "s");
+	}
 	/* arm64 names the GIC INTID (an LPI through the ITS, or an SPI) where x86 names the IDT vector. */
 	char where[32];
 	if (e->intid)
