@@ -79,7 +79,11 @@ int virq_pci_function_raise(struct virq_pci_function *fn, unsigned cause);
  * Observe the function (for tracing and accounting): a raise of @cause that set its status bit (called
  * before the interrupt it causes is signalled, so an observer sees it before any handler can), a raise
  * that found the bit set, or an INTx unmask request VFIO processed (by ioctl or by the unmask eventfd;
- * @cause 0). Called on the thread where it happens, outside the function's lock.
+ * @cause 0). Called on the thread where it happens, outside the function's lock. A raise's call comes
+ * while its message is still on its way (before the trigger eventfd is written, or before an arm64
+ * vector's direct LPI injection): the observer must not block on a lock held by a thread that waits for
+ * the function's messages in flight (VFIO_DEVICE_SET_IRQS, and the engine re-programming the vector:
+ * KVM_SET_GSI_ROUTING, KVM_IRQFD, ITS and GIC writes of an arm64 VM).
  */
 enum virq_pci_event {
 	VIRQ_PCI_EVENT_RAISE,

@@ -185,16 +185,22 @@ struct virq_msix_counts {
 int virq_vm_msix_mmio_counts(struct virq_vm *vm, uint32_t dev_id, struct virq_msix_counts *out);
 
 /*
- * How an irqfd's interrupts reach the guest, for `virq explain` (issue 6). An irqfd is a bypass consumer
- * on x86 VMs: when a host interrupt with the same eventfd is registered (a VFIO vector behind an IOMMU),
- * the two are paired and the bypass policy decides between posting it (the IOMMU writes the target
- * vCPU's posted-interrupt descriptor: no eventfd, no engine thread) and remapping it (the host signals
- * the eventfd, the irqfd injects). docs/posted.md has the policy and its reasons.
+ * How an irqfd's interrupts reach the guest, for `virq explain` (issue 6). An irqfd is a bypass consumer:
+ * when a host interrupt with the same eventfd is registered (a VFIO MSI/MSI-X vector), the two are
+ * paired. On x86 the bypass policy then decides between posting it (the IOMMU writes the target vCPU's
+ * posted-interrupt descriptor: no eventfd, no engine thread) and remapping it (the host signals the
+ * eventfd, the irqfd injects); docs/posted.md has the policy and its reasons. On arm64 the irqfd's MSI
+ * route (with a DeviceID) is resolved through the vITS: when it translates to an LPI that can be
+ * delivered, the device's raise latches that LPI itself (GICv4-like direct injection: no eventfd, no
+ * engine thread), otherwise the host signals the eventfd and the irqfd injects through the ITS, with
+ * the reason; docs/forwarding.md ("MSIs straight to the LPI") has the rules and the reasons.
  */
 enum virq_irqfd_path {
-	VIRQ_IRQFD_PATH_SOFTWARE = 0, /* no paired producer: whoever signals the eventfd, the irqfd injects */
-	VIRQ_IRQFD_PATH_REMAPPED,     /* paired, remapped: host handler -> eventfd -> irqfd */
-	VIRQ_IRQFD_PATH_POSTED,       /* paired, posted to one vCPU's descriptor */
+	VIRQ_IRQFD_PATH_SOFTWARE = 0, /* no paired producer: whoever signals the eventfd, the irqfd injects;
+				       * arm64: also paired but not direct (reason "software: ...") */
+	VIRQ_IRQFD_PATH_REMAPPED,     /* x86, paired, remapped: host handler -> eventfd -> irqfd */
+	VIRQ_IRQFD_PATH_POSTED,       /* x86, paired, posted to one vCPU's descriptor */
+	VIRQ_IRQFD_PATH_DIRECT_LPI,   /* arm64, paired: the raise latches LPI @intid (target vCPU @vcpu) */
 };
 struct virq_irqfd_bypass_state {
 	enum virq_irqfd_path path;
@@ -203,14 +209,25 @@ struct virq_irqfd_bypass_state {
 	uint8_t vector;         /* posted: the guest vector the IOMMU posts */
 	char reason[96];        /* the policy's reason in words ("posted: fixed delivery to APIC 1 ..."),
 				 * or why there is no bypass ("no host interrupt shares this eventfd") */
-	uint64_t posts, remaps; /* times the producer was programmed posted / back to remapped */
+	uint64_t posts, remaps; /* times the producer was programmed posted / back to remapped (arm64:
+				 * direct to an LPI, including re-resolutions / back to the eventfd) */
 	uint64_t failures;      /* programming attempts the producer refused */
+	/* arm64, VIRQ_IRQFD_PATH_DIRECT_LPI: the translation (@vcpu is the LPI's target vCPU) */
+	uint32_t devid, eventid, intid;
+	/* arm64: messages latched straight into the LPI, and messages the direct path handed back to the
+	 * eventfd (the translation changed since it was resolved: they went through the irqfd, counted in
+	 * the GSI's irqfd_signals with the rest) */
+	uint64_t direct_injected, direct_fallbacks;
 };
 
 /**
  * virq_vm_irqfd_bypass() - the delivery path of the irqfd bound to @eventfd (any descriptor of the same
  * open eventfd), as last decided. Returns 0, or -EBADF (@eventfd not open), -ENOENT (no irqfd of @vm has
- * that eventfd). Arm VMs and irqfds of other kinds answer VIRQ_IRQFD_PATH_SOFTWARE with the reason.
+ * that eventfd). Irqfds that are not bypass consumers answer VIRQ_IRQFD_PATH_SOFTWARE with the reason.
+ * arm64 reasons: "direct: DeviceID 0x18 EventID 3 -> LPI 8195 on vCPU 1", or "software: " and why
+ * (docs/forwarding.md lists them: "software: ITS disabled", "software: event not mapped (DeviceID 0x18
+ * EventID 3)", ...). The decision is re-made whenever the route, the ITS's mappings or a
+ * redistributor's EnableLPIs change, so it is current once the call that changed them has returned.
  */
 int virq_vm_irqfd_bypass(struct virq_vm *vm, int eventfd, struct virq_irqfd_bypass_state *out);
 

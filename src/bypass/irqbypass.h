@@ -48,6 +48,24 @@ struct virq_bypass_vcpu_info {
 	uint8_t vector;
 };
 
+/*
+ * Where a message goes when it is injected straight into a guest LPI (GICv4-like direct injection, the
+ * arm64 counterpart of posting; docs/forwarding.md "MSIs straight to the LPI"). The consumer fills it in
+ * and hands it to the producer's set_lpi; the producer keeps a copy and, for each message, calls
+ * @inject(copy, raise time) after dropping its own locks, instead of writing the eventfd. @inject returns
+ * 0 when it took the message (latched, or merged into a latch already pending), or non-zero when the
+ * target is stale (the translation changed since @gen) or cannot take it now: the producer then writes
+ * its eventfd, so the message takes the software path exactly as it would without bypass. @inject never
+ * blocks on a lock the consumer holds while it calls set_lpi.
+ */
+struct virq_bypass_lpi {
+	int (*inject)(const struct virq_bypass_lpi *t, uint64_t raise_ns);
+	void *ctx;              /* the consumer's */
+	void *its;              /* the translation unit @gen belongs to (the consumer's to interpret) */
+	uint32_t intid;         /* the LPI */
+	uint64_t gen;           /* the translation generation the LPI was resolved under */
+};
+
 /* The producer's side. Every op is optional. */
 struct virq_bypass_producer_ops {
 	int (*add_consumer)(struct virq_bypass_producer *prod, struct virq_bypass_consumer *cons);
@@ -61,6 +79,15 @@ struct virq_bypass_producer_ops {
 	 * -EOPNOTSUPP when the producer cannot post (no interrupt remapping behind it).
 	 */
 	int (*set_vcpu_affinity)(struct virq_bypass_producer *prod, const struct virq_bypass_vcpu_info *info);
+	/*
+	 * What an arm64 consumer calls to have the producer inject its messages straight into a guest LPI
+	 * through @t (copied), or to go back to writing the eventfd (@t NULL). When it returns, no message
+	 * the producer sent earlier is still being injected or written through the old setting (a producer
+	 * waits out its messages in flight, as an IRTE write waits out posts), so the consumer may free
+	 * what the old @t pointed at. -EOPNOTSUPP when the producer cannot (not an MSI/MSI-X vector).
+	 * Called from the consumer's ops or its re-decisions, never with a lock that @inject takes.
+	 */
+	int (*set_lpi)(struct virq_bypass_producer *prod, const struct virq_bypass_lpi *t);
 };
 
 /* The consumer's side: add_producer and del_producer are required, stop and start optional. */

@@ -79,10 +79,14 @@ bool virq_arm_mmio_write(struct virq_vcpu *vcpu, uint64_t addr, unsigned size, u
 		return true;
 	case VIRQ_FRAME_RDIST:
 		virq_gic_redist_write(gic, hit.rdist, hit.offset, size, value);
+		virq_arm_bypass_refresh(vcpu->vm, false); /* EnableLPIs: direct LPI injection follows */
 		return true;
 	case VIRQ_FRAME_ITS:
 		/* A CWRITER or CTLR write drains the command queue here, synchronously (KVM). */
 		virq_its_mmio_write(hit.its, hit.offset, size, value);
+		/* Mappings may have changed: irqfds injecting straight into LPIs are re-resolved before the
+		 * guest's next op (a no-op unless something is paired and the ITS changed). */
+		virq_arm_bypass_refresh(vcpu->vm, false);
 		return true;
 	case VIRQ_FRAME_NONE:
 		break;

@@ -20,7 +20,7 @@
 #include "engine/vm.h"
 
 /* The ITS device whose 128 KiB frame holds @doorbell, or NULL. */
-static struct virq_arm_its *virq_arm_its_at(struct virq_arm_vm *arm, uint64_t doorbell)
+struct virq_arm_its *virq_arm_its_at(struct virq_arm_vm *arm, uint64_t doorbell)
 {
 	unsigned nr = atomic_load_explicit(&arm->nr_its, memory_order_acquire);
 

@@ -168,6 +168,9 @@ int virq_arm_vgic_init_locked(struct virq_vm *vm)
 		return ret;
 	}
 	atomic_store_explicit(&arm->ready, true, memory_order_release);
+	/* The default routes replaced the table (KVM's vgic_init does the same) and the GIC exists now:
+	 * bypassed irqfds are re-decided against both, as a routing change would (vm->lock held). */
+	virq_irqfd_bypass_update_all(vm, true);
 	return 0;
 }
 

@@ -71,6 +71,10 @@ struct virq_arm_vm {
 	pthread_mutex_t fwd_lock;
 	struct virq_arm_fwd *fwd[VIRQ_GIC_MAX_SPI_PINS]; /* [L:fwd_lock] by SPI pin, NULL: not forwarded */
 	_Atomic uint64_t fwd_deactivations; /* [A] guest deactivations handed to a forwarded line */
+
+	/* Direct LPI injection (arm_direct.c): the gic->lpi_changes value the paired irqfds were last
+	 * re-resolved against. [A] written under vm->irqfd_lock. */
+	_Atomic uint64_t bypass_seen;
 };
 
 /* arm_vm.c: life cycle and the native calls the front dispatches to for an arm64 VM. */
@@ -97,6 +101,8 @@ bool virq_arm_mmio_write(struct virq_vcpu *vcpu, uint64_t addr, unsigned size, u
 bool virq_arm_mmio_read(struct virq_vcpu *vcpu, uint64_t addr, unsigned size, uint64_t *value);
 
 /* arm_msi.c: MSIs with DeviceID and SPI routes. */
+/* The ITS device whose 128 KiB frame holds @doorbell, or NULL. Any thread (published once). */
+struct virq_arm_its *virq_arm_its_at(struct virq_arm_vm *arm, uint64_t doorbell);
 int virq_arm_signal_msi(struct virq_vm *vm, const struct kvm_msi *msi);
 /* An MSI route's injection (irqfd or msix): cached translation first, then the full one. */
 int virq_arm_deliver_msi(struct virq_vm *vm, uint64_t address, uint32_t data, uint32_t flags, uint32_t devid,
@@ -127,6 +133,25 @@ void virq_arm_fwd_attach(struct virq_vm *vm, uint32_t pin, struct virq_arm_fwd *
 void virq_arm_fwd_detach(struct virq_vm *vm, uint32_t pin);
 /* The GIC's ops->hw_deactivated: the guest deactivated forwarded SPI @pin; complete its line. */
 void virq_arm_fwd_deactivated(void *ctx, unsigned pin);
+
+/*
+ * arm_direct.c: MSIs straight to the LPI (GICv4-like direct injection, docs/forwarding.md), the arm64 ops
+ * of an irqfd's bypass consumer (engine/irqfd_bypass.h): resolve_lpi and inject_lpi.
+ */
+struct virq_bypass_route;
+struct virq_bypass_decision;
+struct virq_bypass_lpi;
+void virq_arm_bypass_resolve(void *ctx, uint32_t gsi, const struct virq_bypass_route *route,
+			     struct virq_bypass_decision *d, struct virq_bypass_lpi *t);
+int virq_arm_bypass_inject(void *ctx, uint32_t gsi, const struct virq_bypass_lpi *t, uint64_t raise_ns);
+/*
+ * Something that may change what an ITS translation resolves to has happened (a guest or userspace write
+ * to an ITS frame or a redistributor, an ITS reset or restore; @force: something the GIC's change counter
+ * does not see, such as an ITS's address): re-resolve every paired irqfd, so that decisions are current
+ * when the caller's call returns. Cheap when nothing is paired or nothing changed. Call with no model
+ * lock held (vm->lock may be held) and outside RCU read-side sections.
+ */
+void virq_arm_bypass_refresh(struct virq_vm *vm, bool force);
 
 /* vgic_device.c / its_device.c: KVM_CREATE_DEVICE and the device attribute ioctls. */
 struct virq_arm_device;

@@ -32,6 +32,9 @@
 enum virq_bypass_mode {
 	VIRQ_BYPASS_REMAPPED = 0, /* host IRQ -> VFIO eventfd -> irqfd -> software injection */
 	VIRQ_BYPASS_POSTED,       /* IRTE posted: the IOMMU writes the target vCPU's descriptor */
+	/* arm64 (never from virq_bypass_decide; engine/arm_direct.c decides): */
+	VIRQ_BYPASS_SOFTWARE,     /* host IRQ -> VFIO eventfd -> irqfd -> ITS translation */
+	VIRQ_BYPASS_DIRECT_LPI,   /* the producer latches the resolved LPI itself (GICv4-like) */
 };
 
 /* Per-vector override set through kvm-vfio KVM_DEV_VFIO_DEVICE POST_IRQ / UNPOST_IRQ. */
@@ -46,6 +49,7 @@ struct virq_bypass_route {
 	unsigned nr_entries;      /* routes the GSI has: only 1 can be posted */
 	uint32_t type;            /* KVM_IRQ_ROUTING_* of the route when nr_entries == 1 */
 	uint32_t address_lo, address_hi, data; /* its MSI payload (type MSI) */
+	uint32_t flags, devid;    /* arm64: the entry's KVM_MSI_VALID_DEVID and DeviceID (type MSI) */
 };
 
 struct virq_bypass_policy_in {
@@ -68,6 +72,8 @@ struct virq_bypass_decision {
 	unsigned vcpu;            /* posted: index into apics[] (the vCPU id) */
 	uint32_t apic_id;         /* posted: its APIC ID */
 	uint8_t vector;           /* posted: the guest vector */
+	uint32_t devid, eventid;  /* arm64, DIRECT_LPI: the translated message ... */
+	uint32_t intid;           /* ... its LPI (on vCPU @vcpu) */
 	char reason[VIRQ_BYPASS_REASON_MAX]; /* "posted: fixed delivery to APIC 1 vector 0x41", ... */
 };
 

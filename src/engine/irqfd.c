@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "bypass/notify.h"
+#include "engine/arm_vm.h"
 #include "engine/kvm_vfio.h"
 #include "engine/msix_mmio.h"
 #include "engine/rcu.h"
@@ -91,7 +92,7 @@ static void virq_bound_remove(struct virq_irqfd *irqfd)
 	pthread_mutex_unlock(&virq_bound_lock);
 }
 
-/* ---- the irqfd as a bypass consumer (x86) ---- */
+/* ---- the irqfd as a bypass consumer (x86: posting; arm64: direct LPI injection) ---- */
 
 /* The policy's view of the VM's LAPICs: the APIC map (indexed by APIC ID = vCPU id), read under RCU
  * until apics_done, so a map replaced meanwhile is not freed under the decision. */
@@ -173,6 +174,25 @@ static const struct virq_irqfd_bypass_ops virq_vm_bypass_ops = {
 	.paired = virq_vm_bypass_paired,
 };
 
+/*
+ * The producer has just switched to direct injection: whatever its earlier messages left in the eventfd
+ * is injected now, as the irqfd's watcher would have (it may also find it first: one of the two reads
+ * gets the count). The irqfd is live: its consumer is registered, and shutdown unregisters it first.
+ */
+static void virq_vm_bypass_drain(struct virq_irqfd_bypass *b)
+{
+	virq_irqfd_drain((struct virq_irqfd *)((char *)b - offsetof(struct virq_irqfd, bypass)));
+}
+
+/* arm64 (arm_direct.c, docs/forwarding.md "MSIs straight to the LPI"): no posting, no kvm-vfio override. */
+static const struct virq_irqfd_bypass_ops virq_vm_arm_bypass_ops = {
+	.held = virq_vm_bypass_held,
+	.paired = virq_vm_bypass_paired,
+	.resolve_lpi = virq_arm_bypass_resolve,
+	.inject_lpi = virq_arm_bypass_inject,
+	.drain = virq_vm_bypass_drain,
+};
+
 /* @irqfd's GSI in the routing table current now. Caller holds vm->irqfd_lock or vm->lock. */
 static void virq_irqfd_bypass_route(struct virq_vm *vm, const struct virq_irqfd *irqfd, struct virq_bypass_route *out)
 {
@@ -182,22 +202,23 @@ static void virq_irqfd_bypass_route(struct virq_vm *vm, const struct virq_irqfd 
 }
 
 /*
- * Register a published irqfd of an x86 VM as a bypass consumer (kvm_irqfd_assign's
- * irq_bypass_register_consumer). Caller holds vm->irqfd_lock, so a routing change that published a new
- * table meanwhile either was read here or re-decides this irqfd after us. A failure (another consumer
- * on the same eventfd) only means no bypass: the irqfd works as before, as KVM only logs it.
+ * Register a published irqfd as a bypass consumer (kvm_irqfd_assign's irq_bypass_register_consumer).
+ * Caller holds vm->irqfd_lock, so a routing change that published a new table meanwhile either was read
+ * here or re-decides this irqfd after us. A failure (another consumer on the same eventfd) only means no
+ * bypass: the irqfd works as before, as KVM only logs it. x86 consumers post, arm64 ones inject MSIs
+ * straight into their LPI (arm_direct.c; Arm forwarding of INTx lines is not a consumer of this kind).
  */
 static void virq_irqfd_bypass_start_locked(struct virq_vm *vm, struct virq_irqfd *irqfd)
 {
 	struct virq_bypass_route route;
 
-	if (vm->arm)
-		return; /* posting is x86's; Arm forwarding is not a consumer of this kind */
 	virq_irqfd_bypass_route(vm, irqfd, &route);
-	if (virq_irqfd_bypass_init(&irqfd->bypass, &virq_vm_bypass_ops, vm, irqfd->gsi, false, &route) < 0)
+	if (virq_irqfd_bypass_init(&irqfd->bypass, vm->arm ? &virq_vm_arm_bypass_ops : &virq_vm_bypass_ops, vm,
+				   irqfd->gsi, false, &route) < 0)
 		return;
 	/* The wakeup handler must be in place before anything can post to a blocked vCPU of ours. */
-	virq_posted_engine_install();
+	if (!vm->arm)
+		virq_posted_engine_install();
 	if (virq_irqfd_bypass_register(&irqfd->bypass, irqfd->efd) < 0) {
 		virq_irqfd_bypass_destroy(&irqfd->bypass);
 		return;
@@ -243,6 +264,18 @@ void virq_irqfd_bypass_gsi_changed(struct virq_vm *vm, uint32_t gsi)
 	virq_irqfd_bypass_update_gsi(vm, false, gsi);
 }
 
+void virq_irqfd_bypass_lpis_changed(struct virq_vm *vm, uint64_t changes)
+{
+	pthread_mutex_lock(&vm->irqfd_lock);
+	/* Never backwards: a slower caller that read an older count re-decides anyway (harmless). */
+	if (changes > atomic_load(&vm->arm->bypass_seen))
+		atomic_store(&vm->arm->bypass_seen, changes);
+	for (struct virq_irqfd *irqfd = vm->irqfds; irqfd; irqfd = irqfd->next)
+		if (irqfd->bypass_on)
+			virq_irqfd_bypass_update(&irqfd->bypass, NULL);
+	pthread_mutex_unlock(&vm->irqfd_lock);
+}
+
 /* The native call behind `virq explain` (vm.h): the bypass decision of the irqfd on @eventfd. */
 int virq_vm_irqfd_bypass(struct virq_vm *vm, int eventfd, struct virq_irqfd_bypass_state *out)
 {
@@ -258,9 +291,7 @@ int virq_vm_irqfd_bypass(struct virq_vm *vm, int eventfd, struct virq_irqfd_bypa
 		out->gsi = irqfd->gsi;
 		ret = 0;
 		if (!irqfd->bypass_on) {
-			snprintf(out->reason, sizeof(out->reason), "%s",
-				 vm->arm ? "Arm VM: MSIs go through the ITS from the irqfd (no posting)"
-					 : "not a bypass consumer (another irqfd holds its eventfd)");
+			snprintf(out->reason, sizeof(out->reason), "not a bypass consumer (another irqfd holds its eventfd)");
 			break;
 		}
 		struct virq_bypass_decision d;
@@ -268,14 +299,26 @@ int virq_vm_irqfd_bypass(struct virq_vm *vm, int eventfd, struct virq_irqfd_bypa
 		if (!paired) {
 			snprintf(out->reason, sizeof(out->reason), "no host interrupt shares this eventfd");
 		} else {
-			out->path = d.mode == VIRQ_BYPASS_POSTED ? VIRQ_IRQFD_PATH_POSTED : VIRQ_IRQFD_PATH_REMAPPED;
+			switch (d.mode) {
+			case VIRQ_BYPASS_POSTED: out->path = VIRQ_IRQFD_PATH_POSTED; break;
+			case VIRQ_BYPASS_REMAPPED: out->path = VIRQ_IRQFD_PATH_REMAPPED; break;
+			case VIRQ_BYPASS_DIRECT_LPI: out->path = VIRQ_IRQFD_PATH_DIRECT_LPI; break;
+			case VIRQ_BYPASS_SOFTWARE: out->path = VIRQ_IRQFD_PATH_SOFTWARE; break;
+			}
 			out->vcpu = d.vcpu;
 			out->vector = d.vector;
+			if (d.mode == VIRQ_BYPASS_DIRECT_LPI) {
+				out->devid = d.devid;
+				out->eventid = d.eventid;
+				out->intid = d.intid;
+			}
 			snprintf(out->reason, sizeof(out->reason), "%s", d.reason);
 		}
 		out->posts = atomic_load(&irqfd->bypass.posts);
 		out->remaps = atomic_load(&irqfd->bypass.remaps);
 		out->failures = atomic_load(&irqfd->bypass.failures);
+		out->direct_injected = atomic_load(&irqfd->bypass.injected);
+		out->direct_fallbacks = atomic_load(&irqfd->bypass.fallbacks);
 		break;
 	}
 	pthread_mutex_unlock(&vm->irqfd_lock);

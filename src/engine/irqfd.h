@@ -27,8 +27,9 @@ struct virq_irqfd {
 	uint32_t slot, gen;                 /* [I] place in vm->irqfd_table; the epoll cookie (irqfd_watch.c) */
 	struct virq_irqfd *next;            /* [L:vm->irqfd_lock] */
 	struct virq_irqfd *bound_next;      /* [L:virq_bound_lock] process-wide set of bound eventfds */
-	/* x86: the irqfd as an irq bypass consumer (its eventfd pairs it with a VFIO vector's producer),
-	 * posting or remapping that vector as the policy decides (engine/irqfd_bypass.h). */
+	/* The irqfd as an irq bypass consumer (its eventfd pairs it with a VFIO vector's producer): x86
+	 * posts or remaps that vector as the policy decides, arm64 has it injected straight into the LPI
+	 * its MSI route resolves to (engine/irqfd_bypass.h, arm_direct.c). */
 	bool bypass_on;                     /* [I] once published: registered with the bypass manager */
 	struct virq_irqfd_bypass bypass;
 };
@@ -52,6 +53,9 @@ void virq_irqfd_table_publish_locked(struct virq_vm *vm, struct virq_irqfd *irqf
 void virq_irqfd_table_remove_locked(struct virq_vm *vm, struct virq_irqfd *irqfd);
 int virq_irqfd_watch_locked(struct virq_vm *vm, struct virq_irqfd *irqfd);
 void virq_irqfd_unwatch_locked(struct virq_vm *vm, struct virq_irqfd *irqfd);
+/* Read the eventfd (without blocking) and, if it held anything, inject as the watcher does. The caller
+ * keeps @irqfd alive (an RCU read section, or a lock its shutdown needs). */
+void virq_irqfd_drain(struct virq_irqfd *irqfd);
 
 /* resample.c, all with vm->irqfd_lock held. */
 int virq_resampler_join_locked(struct virq_vm *vm, struct virq_irqfd *irqfd);

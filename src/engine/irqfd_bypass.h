@@ -18,11 +18,26 @@
  * (seed 000: pending bits move with the vector; nothing is left for the old vCPU to take). If posting fails the decision falls back to remapped with
  * the failure as its reason (KVM clears the cached target); -EOPNOTSUPP reads "no IOMMU".
  *
+ * arm64 (ops->resolve_lpi set): the same consumer, with GICv4-like direct injection instead of posting
+ * (docs/forwarding.md, "MSIs straight to the LPI"). Every decision resolves the irqfd's MSI route through
+ * the vITS without injecting (resolve_lpi): when it translates to an LPI that can be delivered, the
+ * producer is given a struct virq_bypass_lpi (set_lpi) and from then on latches that LPI itself for each
+ * message (inject_lpi, through this module's counting wrapper), with no eventfd write and no engine
+ * thread; otherwise, or when the producer cannot, it is told to write its eventfd again (set_lpi(NULL))
+ * and the decision is "software" with the reason. A translation changed by the guest (DISCARD, MAPD,
+ * ...) makes inject_lpi refuse, so the producer falls back to its eventfd for that message, until the
+ * engine re-decides (virq_irqfd_bypass_update after the ITS changed). After each successful set_lpi the
+ * eventfd is drained through the irqfd (ops->drain): a message the producer wrote before the switch,
+ * or a fallback, is delivered then, not left for later.
+ *
  * Locks: `lock` serialises decisions of one irqfd (route updates, overrides, add/del_producer).
  * add_producer/del_producer run with virq_bypass_lock held and take `lock` inside it; update never
  * takes virq_bypass_lock, so the order is always virq_bypass_lock -> lock -> the producer's own locks
- * (set_vcpu_affinity). While `lock` is held with `producer` set, the producer cannot be unregistered
- * (that needs del_producer, which needs `lock`), so calling it is safe.
+ * (set_vcpu_affinity, set_lpi). While `lock` is held with `producer` set, the producer cannot be
+ * unregistered (that needs del_producer, which needs `lock`), so calling it is safe. arm64: resolve_lpi
+ * takes the ITS's and the GIC's locks inside `lock` (lock -> its->lock -> gic->lock), set_lpi the
+ * producer's own lock and then waits out the producer's messages in flight, which take gic->lock only
+ * (never `lock`), and drain injects as the irqfd's watcher does (its->lock -> gic->lock).
  */
 #ifndef VIRQ_ENGINE_IRQFD_BYPASS_H
 #define VIRQ_ENGINE_IRQFD_BYPASS_H
@@ -34,6 +49,8 @@
 
 #include "bypass/irqbypass.h"
 #include "engine/bypass_policy.h"
+
+struct virq_irqfd_bypass;
 
 /* What the consumer needs from the engine (the VM). Each may be called with `lock` held. */
 struct virq_irqfd_bypass_ops {
@@ -56,6 +73,19 @@ struct virq_irqfd_bypass_ops {
 	/* Optional: a producer was paired (true, before the first decision with it) or unpaired (false,
 	 * after the last). Lets the VM skip re-deciding when nothing is paired. */
 	void (*paired)(void *ctx, bool on);
+	/*
+	 * arm64: set on an arm64 VM's consumers, which then need neither apics nor desc_addr. Resolve
+	 * @route of @gsi into an LPI without injecting: mode VIRQ_BYPASS_DIRECT_LPI with @d's devid,
+	 * eventid, intid and vcpu and @t's its, intid and gen filled in, or VIRQ_BYPASS_SOFTWARE with the
+	 * reason ("software: ITS disabled", ...). Called with `lock` held.
+	 */
+	void (*resolve_lpi)(void *ctx, uint32_t gsi, const struct virq_bypass_route *route,
+			    struct virq_bypass_decision *d, struct virq_bypass_lpi *t);
+	/* arm64: one message of @gsi into @t's LPI, on the producer's thread with no consumer lock held:
+	 * 0 when taken (and counted on the GSI), non-zero to make the producer write its eventfd. */
+	int (*inject_lpi)(void *ctx, uint32_t gsi, const struct virq_bypass_lpi *t, uint64_t raise_ns);
+	/* arm64, optional: deliver what the irqfd's eventfd holds now, as its watcher would. */
+	void (*drain)(struct virq_irqfd_bypass *b);
 };
 
 struct virq_irqfd_bypass {
@@ -70,7 +100,12 @@ struct virq_irqfd_bypass {
 	struct virq_bypass_decision decision;    /* [L:lock] the last decision (what `virq explain` shows) */
 	bool posted;                             /* [L:lock] the producer is programmed posted to ... */
 	struct virq_bypass_vcpu_info info;       /* [L:lock] ... this descriptor and vector */
-	_Atomic uint64_t posts, remaps, failures; /* [A] set_vcpu_affinity calls made / failed */
+	bool direct;                             /* [L:lock] arm64: the producer injects into ... */
+	struct virq_bypass_lpi lpi;              /* [L:lock] ... this LPI (as last given to set_lpi) */
+	/* [A] set_vcpu_affinity / set_lpi calls: to posted or direct, back to remapped or software, failed */
+	_Atomic uint64_t posts, remaps, failures;
+	_Atomic uint64_t injected, fallbacks;    /* [A] arm64: messages latched directly / handed back to
+						  * the producer's eventfd (stale translation, held GSI) */
 };
 
 /* Initialise (not registered). @route: the GSI's route at assign time (copied). 0 or -errno. */

@@ -114,6 +114,11 @@ static void virq_irqfd_inject(struct virq_irqfd *irqfd)
 	}
 }
 
+void virq_irqfd_drain(struct virq_irqfd *irqfd)
+{
+	virq_irqfd_inject(irqfd);
+}
+
 void virq_irqfd_harvest(struct virq_vm *vm, uint64_t cookie)
 {
 	uint32_t slot = (uint32_t)cookie, gen = (uint32_t)(cookie >> 32);

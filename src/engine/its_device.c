@@ -91,18 +91,24 @@ static int virq_its_regs(struct virq_vm *vm, struct virq_arm_its *its, uint64_t 
 
 static int virq_its_ctrl(struct virq_vm *vm, struct virq_arm_its *its, uint64_t attr)
 {
+	int ret;
+
 	switch (attr) {
 	case KVM_DEV_ARM_VGIC_CTRL_INIT:
 		return 0; /* a no-op for the ITS, as in KVM */
 	case KVM_DEV_ARM_ITS_CTRL_RESET:
-		return virq_its_idle_call(vm, its, virq_its_do_reset, NULL);
+		ret = virq_its_idle_call(vm, its, virq_its_do_reset, NULL);
+		break;
 	case KVM_DEV_ARM_ITS_SAVE_TABLES:
 		return virq_its_idle_call(vm, its, virq_its_do_save, NULL);
 	case KVM_DEV_ARM_ITS_RESTORE_TABLES:
-		return virq_its_idle_call(vm, its, virq_its_do_restore, NULL);
+		ret = virq_its_idle_call(vm, its, virq_its_do_restore, NULL);
+		break;
 	default:
 		return -ENXIO;
 	}
+	virq_arm_bypass_refresh(vm, false); /* direct LPI injection follows the ITS's new state */
+	return ret;
 }
 
 static int virq_its_set_addr(struct virq_vm *vm, struct virq_arm_its *its, uint64_t addr)
@@ -131,12 +137,17 @@ int virq_its_device_set_attr(struct virq_vm *vm, struct virq_arm_its *its, const
 		if (attr->attr != KVM_VGIC_ITS_ADDR_TYPE)
 			return -ENODEV;
 		ret = virq_arm_get_user_u64(attr->addr, &v);
-		return ret < 0 ? ret : virq_its_set_addr(vm, its, v);
+		ret = ret < 0 ? ret : virq_its_set_addr(vm, its, v);
+		if (ret == 0)
+			virq_arm_bypass_refresh(vm, true); /* a doorbell may belong to this ITS now */
+		return ret;
 	case KVM_DEV_ARM_VGIC_GRP_CTRL:
 		return virq_its_ctrl(vm, its, attr->attr);
 	case KVM_DEV_ARM_VGIC_GRP_ITS_REGS:
 		ret = virq_arm_get_user_u64(attr->addr, &v);
-		return ret < 0 ? ret : virq_its_regs(vm, its, attr->attr, &v, true);
+		ret = ret < 0 ? ret : virq_its_regs(vm, its, attr->attr, &v, true);
+		virq_arm_bypass_refresh(vm, false); /* GITS_CTLR, BASERs: as a guest write */
+		return ret;
 	default:
 		return -ENXIO;
 	}

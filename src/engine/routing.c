@@ -249,6 +249,8 @@ void virq_routing_bypass_route(const struct virq_routing *rt, uint32_t gsi, stru
 				out->address_lo = route->msi.address_lo;
 				out->address_hi = route->msi.address_hi;
 				out->data = route->msi.data;
+				out->flags = route->msi.flags;
+				out->devid = route->msi.devid;
 			}
 		}
 	}
@@ -281,8 +283,8 @@ int virq_vm_routing_replace(struct virq_vm *vm, const struct kvm_irq_routing_ent
 	/* Still under vm->lock, so bypass decisions follow routing changes in order (KVM updates IRTEs in
 	 * kvm_irq_routing_update, inside its irq_lock). Once this returns, a re-targeted posted vector
 	 * posts only to its new vCPU, with its pending bit carried over (irqfd_bypass.c). */
-	if (ret == 0 && !vm->arm)
-		virq_irqfd_bypass_update_all(vm, true);
+	if (ret == 0)
+		virq_irqfd_bypass_update_all(vm, true); /* arm64: direct LPI injection re-resolved likewise */
 	pthread_mutex_unlock(&vm->lock);
 	if (ret < 0)
 		return ret;

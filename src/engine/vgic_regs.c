@@ -256,5 +256,7 @@ int virq_vgic_regs_access(struct virq_vm *vm, const struct kvm_device_attr *attr
 	pthread_mutex_unlock(&vm->lock);
 	if (ret == 0 && !write)
 		memcpy((void *)(uintptr_t)attr->addr, &val, width);
+	if (ret == 0 && write && attr->group == KVM_DEV_ARM_VGIC_GRP_REDIST_REGS)
+		virq_arm_bypass_refresh(vm, false); /* a restored GICR_CTLR.EnableLPIs: direct LPI injection */
 	return ret;
 }

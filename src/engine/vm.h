@@ -8,8 +8,9 @@
  *
  * Lock order (outer first): vm->lock -> vm->irqfd_lock -> virq_bound_lock -> ioapic->lock, and
  * vm->msix_lock -> msix device lock (docs/locking.md); on an arm64 VM vm->lock -> its->lock -> gic->lock ->
- * cpu->lock -> its->cache.lock (engine/arm_vm.h, irqchip/arm/gicv3.h). No lock is held across
- * virq_rcu_synchronize() that a reader could need.
+ * cpu->lock -> its->cache.lock (engine/arm_vm.h, irqchip/arm/gicv3.h), and an irqfd's bypass lock
+ * (engine/irqfd_bypass.h) between vm->irqfd_lock and its->lock (direct LPI injection, arm_direct.c). No
+ * lock is held across virq_rcu_synchronize() that a reader could need.
  */
 #ifndef VIRQ_ENGINE_VM_H
 #define VIRQ_ENGINE_VM_H
@@ -92,8 +93,9 @@ struct virq_vm {
 	/* x86: the kvm-vfio device (vm_kvm_vfio.c), whose POST/UNPOST overrides bypass decisions read. Set
 	 * and cleared under vm->lock; read (acquire) by deciders, each under its irqfd's bypass lock. */
 	struct virq_kvm_vfio *_Atomic kvm_vfio;
-	/* x86: irqfds paired with a host producer. MSI-X table changes re-decide bypass only when non-zero
-	 * (seq_cst: paired before deciding, against "table changed, then read this"). */
+	/* irqfds paired with a host producer (x86: posting; arm64: direct LPI injection). MSI-X table and
+	 * (arm64) ITS changes re-decide bypass only when non-zero (seq_cst: paired before deciding, against
+	 * "table changed, then read this"). */
 	_Atomic unsigned bypass_paired;
 
 	struct virq_gsi_stats gsi_stats[KVM_MAX_IRQ_ROUTES];
@@ -138,6 +140,9 @@ void virq_irqfd_bypass_update_all(struct virq_vm *vm, bool reroute);
  * irqfds on it. Takes vm->irqfd_lock: never call it inside an RCU read-side section (irqfd shutdown
  * waits for a grace period under that lock). */
 void virq_irqfd_bypass_gsi_changed(struct virq_vm *vm, uint32_t gsi);
+/* arm64: the ITSes or redistributors changed (gic->lpi_changes read @changes): re-resolve every bypassed
+ * irqfd (arm_direct.c's virq_arm_bypass_refresh decides when). Takes vm->irqfd_lock. */
+void virq_irqfd_bypass_lpis_changed(struct virq_vm *vm, uint64_t changes);
 void virq_irqfd_reap_closed(struct virq_vm *vm);
 void virq_poller_init(struct virq_poller *poller);
 int virq_poller_start(struct virq_vm *vm);

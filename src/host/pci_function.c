@@ -8,7 +8,9 @@
  * finds an enabled MSI-X entry is the message, the host IRQ and vfio_msihandler at once, so it ends in one
  * eventfd write. That write happens after the lock is dropped; virq_pci_sync_signals() is the
  * synchronize_irq() that SET_IRQS and close use before they let go of an eventfd, so once they return no
- * raise still writes the old one.
+ * raise still writes the old one. A vector an arm64 irqfd has paired for direct LPI injection (set_lpi,
+ * vfio_irqs.c) makes the same message a call of its injection instead, at the same point and counted in
+ * flight the same way (so set_lpi's sync waits it out too); the eventfd is written only if it refuses.
  */
 #define _GNU_SOURCE
 #include "host/pci_function.h"
@@ -41,26 +43,43 @@ struct virq_pci_signal virq_pci_signal_begin_locked(struct virq_pci_function *fn
 	return sig;
 }
 
+struct virq_pci_signal virq_pci_signal_begin_direct_locked(struct virq_pci_function *fn, int fd,
+							   const struct virq_pci_direct *direct)
+{
+	struct virq_pci_signal sig = virq_pci_signal_begin_locked(fn, fd);
+
+	if (fd >= 0 && direct->on) /* a direct target exists only beside a trigger (its fallback) */
+		sig.direct = *direct;
+	return sig;
+}
+
 void virq_pci_signal_end(struct virq_pci_function *fn, struct virq_pci_signal sig)
 {
 	if (sig.fd < 0)
 		return;
-	virq_eventfd_signal(sig.fd);
+	/* Direct LPI injection, after the function's lock is dropped (as the IOMMU's posted notification);
+	 * refused (a translation changed since it was resolved), the message takes the eventfd. */
+	if (!sig.direct.on || sig.direct.lpi.inject(&sig.direct.lpi, sig.direct.raise_ns) != 0)
+		virq_eventfd_signal(sig.fd);
 	atomic_fetch_sub_explicit(&fn->inflight[sig.slot], 1, memory_order_release);
 }
 
 /*
- * Wait until every eventfd write that began before this call has ended. New writes count in the other
- * slot, so a storm of raises cannot keep this waiting. Callers hold igate, so two syncs never overlap.
+ * Wait until every eventfd write (or direct injection) that began before this call has ended. New ones
+ * count in the other slot, so a storm of raises cannot keep this waiting. Two syncs must never overlap
+ * (the second would flip the slot the first still waits for); SET_IRQS's hold igate, a consumer's
+ * set_lpi cannot, so sync_lock serializes them. Call with no lock of the function held.
  */
 void virq_pci_sync_signals(struct virq_pci_function *fn)
 {
+	pthread_mutex_lock(&fn->sync_lock);
 	pthread_mutex_lock(&fn->lock);
 	unsigned slot = (unsigned)(fn->signal_epoch & 1);
 	fn->signal_epoch++;
 	pthread_mutex_unlock(&fn->lock);
 	while (atomic_load_explicit(&fn->inflight[slot], memory_order_acquire))
 		sched_yield();
+	pthread_mutex_unlock(&fn->sync_lock);
 }
 
 /* ---- the interrupt paths ---- */
@@ -92,25 +111,39 @@ int virq_pci_intx_handler_locked(struct virq_pci_function *fn)
 	return fn->intx_trigger;
 }
 
+/* The host IRQ of vector @w fires (vfio_msihandler): its trigger to signal, or its direct injection
+ * with the trigger as the fallback (@direct filled). */
+static int vector_irq_locked(struct virq_pci_function *fn, unsigned w, uint64_t raise_ns,
+			     struct virq_pci_direct *direct)
+{
+	const struct virq_pci_vector *vec = &fn->vec[w];
+
+	if (vec->trigger >= 0 && vec->direct)
+		*direct = (struct virq_pci_direct){ .on = true, .lpi = vec->lpi, .raise_ns = raise_ns };
+	return vec->trigger;
+}
+
 /*
  * Vector @v's message leaves the function. Without an IOMMU it is the host IRQ at once: the trigger to
  * signal. Behind one, a remappable MSI-X message is translated (irte.c): a remapped entry is the host
- * IRQ of the vector that owns the entry, a posted one fills @note instead, a fault drops it.
+ * IRQ of the vector that owns the entry, a posted one fills @note instead, a fault drops it. A host IRQ
+ * whose vector injects directly fills @direct.
  */
-static int vector_send_locked(struct virq_pci_function *fn, unsigned v, bool msix, struct virq_iommu_note *note)
+static int vector_send_locked(struct virq_pci_function *fn, unsigned v, bool msix, uint64_t raise_ns,
+			      struct virq_iommu_note *note, struct virq_pci_direct *direct)
 {
 	uint32_t addr, data;
 
 	if (!msix || !fn->iommu)
-		return fn->vec[v].trigger;
+		return vector_irq_locked(fn, v, raise_ns, direct);
 	virq_msix_entry_message_locked(fn, v, &addr, &data);
 	int index = virq_iommu_translate_locked(fn, addr, data, note);
-	return index < 0 ? -1 : fn->vec[index - fn->irte_base].trigger;
+	return index < 0 ? -1 : vector_irq_locked(fn, (unsigned)index - fn->irte_base, raise_ns, direct);
 }
 
 /* A message for vector @v from @cause: sent (returns the trigger) or left waiting. */
 static int vector_message_locked(struct virq_pci_function *fn, unsigned v, unsigned cause, bool msix,
-				 struct virq_iommu_note *note)
+				 struct virq_iommu_note *note, struct virq_pci_direct *direct)
 {
 	struct virq_pci_vector *vec = &fn->vec[v];
 	struct virq_pci_cause *c = &fn->cause[cause];
@@ -119,7 +152,7 @@ static int vector_message_locked(struct virq_pci_function *fn, unsigned v, unsig
 
 	if (!masked) {
 		c->messages++;
-		return vector_send_locked(fn, v, msix, note);
+		return vector_send_locked(fn, v, msix, c->raise_ns, note, direct);
 	}
 	if (*pending) {
 		c->coalesced++; /* the waiting message covers this raise too */
@@ -131,12 +164,13 @@ static int vector_message_locked(struct virq_pci_function *fn, unsigned v, unsig
 	return -1;
 }
 
-static int deliver_locked(struct virq_pci_function *fn, unsigned cause, struct virq_iommu_note *note)
+static int deliver_locked(struct virq_pci_function *fn, unsigned cause, struct virq_iommu_note *note,
+			  struct virq_pci_direct *direct)
 {
 	if (virq_pci_msix_enabled_locked(fn))
-		return vector_message_locked(fn, cause % fn->desc.msix_vectors, cause, true, note);
+		return vector_message_locked(fn, cause % fn->desc.msix_vectors, cause, true, note, direct);
 	if (virq_pci_msi_enabled_locked(fn) && fn->num_ctx)
-		return vector_message_locked(fn, cause % fn->num_ctx, cause, false, note);
+		return vector_message_locked(fn, cause % fn->num_ctx, cause, false, note, direct);
 	if (!fn->desc.intx_pin) {
 		fn->cause[cause].discarded++; /* no interrupt enabled can carry it; STATUS still shows it */
 		return -1;
@@ -144,7 +178,8 @@ static int deliver_locked(struct virq_pci_function *fn, unsigned cause, struct v
 	return virq_pci_intx_handler_locked(fn);
 }
 
-int virq_pci_vector_release_locked(struct virq_pci_function *fn, unsigned v, struct virq_iommu_note *note)
+int virq_pci_vector_release_locked(struct virq_pci_function *fn, unsigned v, struct virq_iommu_note *note,
+				   struct virq_pci_direct *direct)
 {
 	struct virq_pci_vector *vec = &fn->vec[v];
 	bool msix = virq_pci_msix_enabled_locked(fn);
@@ -156,7 +191,7 @@ int virq_pci_vector_release_locked(struct virq_pci_function *fn, unsigned v, str
 	*pending = false;
 	fn->cause[cause].held--;
 	fn->cause[cause].messages++;
-	return vector_send_locked(fn, v, msix, note);
+	return vector_send_locked(fn, v, msix, fn->cause[cause].raise_ns, note, direct);
 }
 
 void virq_pci_discard_pending_locked(struct virq_pci_function *fn, bool pba)
@@ -188,6 +223,7 @@ int virq_pci_function_raise(struct virq_pci_function *fn, unsigned cause)
 	struct virq_pci_signal sig = {.fd = -1};
 	enum virq_pci_event event = VIRQ_PCI_EVENT_RAISE;
 	struct virq_iommu_note note = {0};
+	struct virq_pci_direct direct = {0};
 	virq_pci_observer *observer;
 	void *observer_ctx;
 
@@ -204,7 +240,7 @@ int virq_pci_function_raise(struct virq_pci_function *fn, unsigned cause)
 		fn->status |= bit(cause);
 		c->raise_ns = now;
 		c->seen = false;
-		sig = virq_pci_signal_begin_locked(fn, deliver_locked(fn, cause, &note));
+		sig = virq_pci_signal_begin_direct_locked(fn, deliver_locked(fn, cause, &note, &direct), &direct);
 	}
 	observer = fn->observer;
 	observer_ctx = fn->observer_ctx;
@@ -432,6 +468,7 @@ int virq_pci_function_create(const struct virq_pci_function_desc *desc, struct v
 	virq_pci_config_init(fn);
 	pthread_mutex_init(&fn->igate, NULL);
 	pthread_mutex_init(&fn->lock, NULL);
+	pthread_mutex_init(&fn->sync_lock, NULL);
 	pthread_mutex_init(&fn->traffic_lock, NULL);
 	*out = fn;
 	return 0;
@@ -453,6 +490,7 @@ int virq_pci_function_destroy(struct virq_pci_function *fn)
 	virq_iommu_function_gone(fn);
 	pthread_mutex_destroy(&fn->igate);
 	pthread_mutex_destroy(&fn->lock);
+	pthread_mutex_destroy(&fn->sync_lock);
 	pthread_mutex_destroy(&fn->traffic_lock);
 	function_free(fn);
 	return 0;

@@ -15,6 +15,9 @@
  *   lock          every device and host-IRQ field below. Raises, BAR and config accesses, the virqfd
  *                 watcher's unmask. Eventfd writes happen after it is dropped (see signal begin/end).
  *   iommu->lock   the IOMMU's table and counters (irte.c), taken inside @lock on the message path.
+ *   sync_lock     serializes virq_pci_sync_signals() (SET_IRQS under igate, and a consumer's set_lpi,
+ *                 which cannot take igate: it runs under the bypass manager's lock); taken with no
+ *                 other lock of the function held.
  *   traffic_lock  the traffic thread's start/stop (independent of the others).
  */
 #ifndef VIRQ_HOST_PCI_FUNCTION_H
@@ -59,6 +62,10 @@ struct virq_pci_vector {
 	 */
 	struct virq_bypass_producer producer;
 	bool producing;               /* [L:igate] @producer is registered */
+	/* arm64's direct LPI injection (set_lpi, vfio_irqs.c): while @direct, a message of this vector's
+	 * host IRQ calls @lpi.inject once the lock is dropped, and writes @trigger only if it refuses. */
+	bool direct;                  /* [L:lock] */
+	struct virq_bypass_lpi lpi;   /* [L:lock] */
 	int trigger;            /* [L:lock] virq's duplicate of the trigger eventfd, -1 if none */
 	bool pba;               /* [L:lock] MSI-X pending bit */
 	unsigned pba_cause;     /* [L:lock] the cause whose raise set @pba */
@@ -115,7 +122,9 @@ struct virq_pci_function {
 	bool watcher_running;                     /* [L:igate] */
 	int watch_epfd, watch_stop;               /* [L:igate] created with the thread */
 
-	/* Eventfd writes in flight outside the lock: two slots flipped by virq_pci_sync_signals(). */
+	/* Eventfd writes and direct injections in flight outside the lock: two slots flipped by
+	 * virq_pci_sync_signals(), whose callers take sync_lock so that two syncs never overlap. */
+	pthread_mutex_t sync_lock;
 	uint64_t signal_epoch;                    /* [L:lock] */
 	_Atomic unsigned inflight[2];             /* [A] */
 
@@ -134,14 +143,25 @@ struct virq_iommu_note {
 	uint32_t ndst;
 };
 
+/* A direct LPI injection to try once the lock is dropped, before (instead of) the eventfd write. */
+struct virq_pci_direct {
+	bool on;
+	struct virq_bypass_lpi lpi;   /* the vector's target, copied under the lock */
+	uint64_t raise_ns;
+};
+
 /* An eventfd write to do once the lock is dropped: see virq_pci_signal_begin_locked(). */
 struct virq_pci_signal {
 	int fd;        /* -1: nothing to write */
 	unsigned slot;
+	struct virq_pci_direct direct; /* on: inject first, write @fd only if the injection refuses */
 };
 
 /* pci_function.c: signalling outside the lock, and the interrupt paths. */
 struct virq_pci_signal virq_pci_signal_begin_locked(struct virq_pci_function *fn, int fd);
+/* The same for a vector's message, which may be injected directly (@direct, from the send path). */
+struct virq_pci_signal virq_pci_signal_begin_direct_locked(struct virq_pci_function *fn, int fd,
+							   const struct virq_pci_direct *direct);
 void virq_pci_signal_end(struct virq_pci_function *fn, struct virq_pci_signal sig);
 void virq_pci_sync_signals(struct virq_pci_function *fn);
 uint64_t virq_pci_now_ns(void);
@@ -152,8 +172,10 @@ void virq_pci_notify(struct virq_pci_function *fn, enum virq_pci_event event, un
 int virq_pci_intx_handler_locked(struct virq_pci_function *fn);
 void virq_pci_intx_count_signal_locked(struct virq_pci_function *fn);
 /* MSI/MSI-X vector @v got a trigger or was unmasked: release its pending message (fd to signal or -1;
- * through an IOMMU the message may be posted instead, and @note says whether to notify once unlocked). */
-int virq_pci_vector_release_locked(struct virq_pci_function *fn, unsigned v, struct virq_iommu_note *note);
+ * through an IOMMU the message may be posted instead, and @note says whether to notify once unlocked;
+ * @direct: whether to inject it straight into an LPI first, see struct virq_pci_signal). */
+int virq_pci_vector_release_locked(struct virq_pci_function *fn, unsigned v, struct virq_iommu_note *note,
+				   struct virq_pci_direct *direct);
 /* Drop waiting messages, counted as discarded: MSI's always, the PBA's too with @pba (reset). */
 void virq_pci_discard_pending_locked(struct virq_pci_function *fn, bool pba);
 /* BAR access, one naturally aligned chunk of 1, 2, 4 or 8 bytes: 0 or -errno. */

@@ -378,8 +378,36 @@ static int producer_set_vcpu_affinity(struct virq_bypass_producer *prod, const s
 		    : virq_iommu_vector_remap(fn, vec->index);
 }
 
+/*
+ * The producer's other op (arm64's direct LPI injection, GICv4-like; docs/forwarding.md): from now on
+ * the vector's host IRQ calls @t->inject instead of writing the trigger (vector_irq_locked in
+ * pci_function.c), or writes the trigger again (@t NULL). The switch happens under fn->lock; then every
+ * message that began before it (an eventfd write or an injection through the old target) is waited
+ * out, as Linux's vLPI mapping and an IRTE write wait out interrupts in flight, so the consumer may
+ * drop what the old target named. Called from the consumer's ops (with the bypass manager's lock and
+ * the consumer's held, possibly igate too), never from inside an injection.
+ */
+static int producer_set_lpi(struct virq_bypass_producer *prod, const struct virq_bypass_lpi *t)
+{
+	struct virq_pci_vector *vec = (struct virq_pci_vector *)((char *)prod - offsetof(struct virq_pci_vector, producer));
+	struct virq_pci_function *fn = vec->fn;
+
+	pthread_mutex_lock(&fn->lock);
+	if (t && fn->irq_type != VFIO_PCI_MSIX_IRQ_INDEX && fn->irq_type != VFIO_PCI_MSI_IRQ_INDEX) {
+		pthread_mutex_unlock(&fn->lock);
+		return -EOPNOTSUPP;
+	}
+	vec->direct = t != NULL;
+	if (t)
+		vec->lpi = *t;
+	pthread_mutex_unlock(&fn->lock);
+	virq_pci_sync_signals(fn);
+	return 0;
+}
+
 static const struct virq_bypass_producer_ops vfio_producer_ops = {
 	.set_vcpu_affinity = producer_set_vcpu_affinity,
+	.set_lpi = producer_set_lpi,
 };
 
 /*
@@ -405,6 +433,7 @@ static void vector_clear(struct virq_pci_function *fn, unsigned v, bool msix)
 	pthread_mutex_lock(&fn->lock);
 	int old = fn->vec[v].trigger;
 	fn->vec[v].trigger = -1;
+	fn->vec[v].direct = false; /* already so: the consumer let go when the producer was unregistered */
 	if (msix)
 		virq_msix_host_program_locked(fn, v, false);
 	pthread_mutex_unlock(&fn->lock);
@@ -424,11 +453,13 @@ static int msi_set_vector_signal(struct virq_pci_function *fn, unsigned v, int u
 	if (fd < 0)
 		return fd;
 	struct virq_iommu_note note = {0};
+	struct virq_pci_direct direct = {0};
 	pthread_mutex_lock(&fn->lock);
 	fn->vec[v].trigger = fd;
 	if (msix)
 		virq_msix_host_program_locked(fn, v, true);
-	struct virq_pci_signal sig = virq_pci_signal_begin_locked(fn, virq_pci_vector_release_locked(fn, v, &note));
+	int sfd = virq_pci_vector_release_locked(fn, v, &note, &direct);
+	struct virq_pci_signal sig = virq_pci_signal_begin_direct_locked(fn, sfd, &direct);
 	pthread_mutex_unlock(&fn->lock);
 	virq_pci_signal_end(fn, sig);
 	virq_iommu_note_send(&note);

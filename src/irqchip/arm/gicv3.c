@@ -166,8 +166,9 @@ void virq_gic_detach_its(struct virq_gic *gic, struct virq_its *its)
 
 void virq_gic_invalidate_its_caches_locked(struct virq_gic *gic)
 {
+	/* Caches and direct-injection targets (its.h): every ITS's translations may now fail. */
 	for (unsigned i = 0; i < gic->nr_its; i++)
-		virq_its_cache_invalidate(gic->its[i]);
+		virq_its_invalidate_translations(gic->its[i]);
 }
 
 void virq_gic_irq_set_line(struct virq_gic *gic, struct virq_gic_irq *irq, bool level)

@@ -136,6 +136,10 @@ struct virq_gic {
 	uint64_t hw_done[VIRQ_GIC_HW_WORDS]; /* [L:lock] hardware-mapped SPIs a distributor write
 					     * deactivated, for ops->hw_deactivated once the lock is dropped */
 	bool uaccess;                       /* [L:lock] a userspace register write is running */
+	/* [A] bumped by everything that may change what an ITS translation resolves to or whether it can
+	 * be delivered (ITS mapping commands, GITS_CTLR/BASER, reset, restore, EnableLPIs either way):
+	 * owners of direct-injection targets re-resolve when it moved (virq_gic_lpi_changes). */
+	_Atomic uint64_t lpi_changes;
 };
 
 /* ICC_* system registers the guest reaches through virq_gic_icc_read/write. */
@@ -241,6 +245,19 @@ void virq_gic_lpi_set_target(struct virq_gic *gic, uint32_t intid, int target);
  * -ENOENT if the LPI no longer exists. 1 when latched.
  */
 int virq_gic_lpi_inject(struct virq_gic *gic, uint32_t intid, int check_vcpu, uint64_t raise_ns);
+/*
+ * Direct injection (GICv4-like, its.h virq_its_inject_direct): as a translation-cache hit (check the LPI's
+ * own target), but only while *@epoch still equals @expect, compared under gic->lock so that the check
+ * and the latch are one step against anything that bumps the epoch before changing a translation.
+ * -ESTALE (nothing latched) when it moved; otherwise as virq_gic_lpi_inject(..., -1, ...).
+ */
+int virq_gic_lpi_inject_if(struct virq_gic *gic, uint32_t intid, const _Atomic uint64_t *epoch, uint64_t expect,
+			   uint64_t raise_ns);
+/* The LPI's target now, gic->lock held: the vCPU, -1 none, -2 no such LPI. */
+int virq_gic_lpi_target_locked(const struct virq_gic *gic, uint32_t intid);
+/* gic->lpi_changes: read it, and bump it (any thread, no lock needed). */
+uint64_t virq_gic_lpi_changes(struct virq_gic *gic);
+void virq_gic_lpi_note_change(struct virq_gic *gic);
 void virq_gic_lpi_clear(struct virq_gic *gic, uint32_t intid);
 /* INV / GICR_INVLPIR: re-read the property byte (queue if now enabled and pending). */
 void virq_gic_lpi_inv(struct virq_gic *gic, uint32_t intid);

@@ -198,27 +198,65 @@ void virq_gic_lpi_set_target(struct virq_gic *gic, uint32_t intid, int target)
 	pthread_mutex_unlock(&gic->lock);
 }
 
+/* virq_gic_lpi_inject's latch, gic->lock held. */
+static int lpi_inject_locked(struct virq_gic *gic, struct virq_gic_lpi *lpi, int check_vcpu, uint64_t raise_ns)
+{
+	int vcpu = check_vcpu >= 0 ? check_vcpu : lpi->target;
+
+	if (!lpi->refs || vcpu < 0)
+		return -ENOENT;
+	if (!gic->cpus[vcpu].enable_lpis)
+		return -EBUSY; /* not latched */
+	if (!lpi->pending)
+		lpi->raise_ns = raise_ns; /* a coalesced MSI keeps the first raise time */
+	lpi->pending = true;
+	lpi_sync(gic, lpi, true);
+	return 1;
+}
+
 int virq_gic_lpi_inject(struct virq_gic *gic, uint32_t intid, int check_vcpu, uint64_t raise_ns)
 {
 	struct virq_gic_lpi *lpi = lpi_of(gic, intid);
-	int ret = 1, vcpu;
+	int ret;
 
 	if (!lpi || check_vcpu >= (int)gic->nr_vcpus)
 		return -ENOENT;
 	pthread_mutex_lock(&gic->lock);
-	vcpu = check_vcpu >= 0 ? check_vcpu : lpi->target;
-	if (!lpi->refs || vcpu < 0) {
-		ret = -ENOENT;
-	} else if (!gic->cpus[vcpu].enable_lpis) {
-		ret = -EBUSY; /* not latched */
-	} else {
-		if (!lpi->pending)
-			lpi->raise_ns = raise_ns; /* a coalesced MSI keeps the first raise time */
-		lpi->pending = true;
-		lpi_sync(gic, lpi, true);
-	}
+	ret = lpi_inject_locked(gic, lpi, check_vcpu, raise_ns);
 	pthread_mutex_unlock(&gic->lock);
 	return ret;
+}
+
+int virq_gic_lpi_inject_if(struct virq_gic *gic, uint32_t intid, const _Atomic uint64_t *epoch, uint64_t expect,
+			   uint64_t raise_ns)
+{
+	struct virq_gic_lpi *lpi = lpi_of(gic, intid);
+	int ret;
+
+	if (!lpi)
+		return -ENOENT;
+	pthread_mutex_lock(&gic->lock);
+	/* seq_cst: against the bump that precedes every change of a translation (its.c). */
+	ret = atomic_load(epoch) != expect ? -ESTALE : lpi_inject_locked(gic, lpi, -1, raise_ns);
+	pthread_mutex_unlock(&gic->lock);
+	return ret;
+}
+
+int virq_gic_lpi_target_locked(const struct virq_gic *gic, uint32_t intid)
+{
+	const struct virq_gic_lpi *lpi = lpi_of(gic, intid);
+
+	return lpi && lpi->refs ? lpi->target : -2;
+}
+
+uint64_t virq_gic_lpi_changes(struct virq_gic *gic)
+{
+	return atomic_load(&gic->lpi_changes);
+}
+
+void virq_gic_lpi_note_change(struct virq_gic *gic)
+{
+	atomic_fetch_add(&gic->lpi_changes, 1);
 }
 
 void virq_gic_lpi_clear(struct virq_gic *gic, uint32_t intid)

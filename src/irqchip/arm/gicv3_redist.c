@@ -10,7 +10,8 @@
  * SGI_base frame: the per-interrupt bank for SGIs and PPIs, under the vCPU's lock.
  *
  * EnableLPIs 1 -> 0 removes every queued LPI of this vCPU (their latches stay, KVM's
- * vgic_flush_pending_lpis) and invalidates every ITS's translation cache; 0 -> 1 reloads the latches of
+ * vgic_flush_pending_lpis) and invalidates every ITS's translation cache and direct-injection targets
+ * (its.h); 0 -> 1 reloads the latches of
  * the LPIs targeting this vCPU from its pending table unless PENDBASER was written with PTZ = 1. The
  * transition is done under gic->lock, so no MSI can slip in between (KVM's RWP phase is never visible).
  */
@@ -96,10 +97,12 @@ static void rd_write_ctlr_locked(struct virq_gic *gic, unsigned vcpu, uint64_t v
 	cpu->enable_lpis = enable;
 	if (!enable) {
 		virq_gic_lpi_flush_locked(gic, vcpu);
-		virq_gic_invalidate_its_caches_locked(gic);
-	} else if (!(cpu->pendbaser & GICR_PENDBASER_PTZ)) {
-		virq_gic_lpi_sync_pending_locked(gic, vcpu);
+		virq_gic_invalidate_its_caches_locked(gic); /* and direct-injection targets */
+		return;
 	}
+	if (!(cpu->pendbaser & GICR_PENDBASER_PTZ))
+		virq_gic_lpi_sync_pending_locked(gic, vcpu);
+	virq_gic_lpi_note_change(gic); /* translations to this vCPU can be delivered again */
 }
 
 static void rd_write_locked(struct virq_gic *gic, unsigned vcpu, uint64_t offset, unsigned len, uint64_t value)

@@ -144,10 +144,11 @@ void virq_its_free_device_locked(struct virq_its *its, struct virq_its_device *d
 {
 	uint32_t i = dev_index(its, dev->devid);
 
+	/* Before the LPIs go: a direct injection that sees the old epoch latches before they are freed. */
+	virq_its_invalidate_translations(its);
 	for (uint32_t e = 0; e < dev->nr_ites; e++)
 		virq_gic_lpi_put(its->gic, dev->ites[e].intid);
 	its->nr_ites -= dev->nr_ites;
-	virq_its_cache_invalidate(its);
 	memmove(&its->devs[i], &its->devs[i + 1], (its->nr_devs - i - 1) * sizeof(*its->devs));
 	its->nr_devs--;
 	free(dev->ites);
@@ -180,6 +181,7 @@ void virq_its_free_coll_locked(struct virq_its *its, uint32_t icid)
 
 	if (!c)
 		return;
+	virq_its_invalidate_translations(its); /* its ITEs stop translating (orphaned or freed with it) */
 	/* KVM sets ite->collection = NULL: re-mapping the same ICID later does not revive these ITEs. */
 	for (uint32_t d = 0; d < its->nr_devs; d++)
 		for (uint32_t e = 0; e < its->devs[d]->nr_ites; e++)
@@ -273,6 +275,71 @@ int virq_its_translate_and_inject(struct virq_its *its, uint32_t devid, uint32_t
 	return virq_its_translate_and_inject_at(its, devid, eventid, virq_gic_now_ns());
 }
 
+/* ---- Direct injection (its.h) ---- */
+
+void virq_its_invalidate_translations(struct virq_its *its)
+{
+	atomic_fetch_add(&its->epoch, 1); /* seq_cst, before the change (virq_gic_lpi_inject_if) */
+	virq_its_cache_invalidate(its);
+	virq_gic_lpi_note_change(its->gic);
+}
+
+enum virq_its_xlate_result virq_its_translate(struct virq_its *its, uint32_t devid, uint32_t eventid,
+					      struct virq_its_xlate *out)
+{
+	struct virq_gic *gic = its->gic;
+	enum virq_its_xlate_result r;
+	struct virq_its_ite *ite = NULL;
+	struct virq_its_coll *coll;
+
+	*out = (struct virq_its_xlate){ .vcpu = -1 };
+	pthread_mutex_lock(&its->lock);
+	if (!its->enabled)
+		r = VIRQ_ITS_XLATE_DISABLED;
+	else if (!virq_its_find_device(its, devid))
+		r = VIRQ_ITS_XLATE_NO_DEVICE;
+	else if (!(ite = virq_its_find_ite(its, devid, eventid)))
+		r = VIRQ_ITS_XLATE_NO_EVENT;
+	else
+		r = VIRQ_ITS_XLATE_NO_COLLECTION;
+	if (ite) {
+		out->intid = ite->intid;
+		out->icid = ite->icid;
+		coll = virq_its_ite_coll(its, ite);
+		if (virq_its_coll_mapped(coll) && virq_gic_vcpu_exists(gic, coll->target)) {
+			pthread_mutex_lock(&gic->lock);
+			/* The slow path checks the collection's vCPU, a cache hit (what a direct injection is)
+			 * the LPI's own target; they differ only for an INTID shared between ITEs or after
+			 * MOVALL. Both must have LPIs on. */
+			int target = virq_gic_lpi_target_locked(gic, ite->intid);
+			if (!gic->cpus[coll->target].enable_lpis) {
+				r = VIRQ_ITS_XLATE_LPIS_OFF;
+				out->vcpu = (int)coll->target;
+			} else if (target < 0) {
+				r = VIRQ_ITS_XLATE_NO_COLLECTION; /* cannot be: the collection is mapped */
+			} else if (!gic->cpus[target].enable_lpis) {
+				r = VIRQ_ITS_XLATE_LPIS_OFF;
+				out->vcpu = target;
+			} else {
+				r = VIRQ_ITS_XLATE_OK;
+				out->vcpu = target;
+				out->epoch = atomic_load(&its->epoch);
+			}
+			pthread_mutex_unlock(&gic->lock);
+		}
+	}
+	pthread_mutex_unlock(&its->lock);
+	return r;
+}
+
+int virq_its_inject_direct(struct virq_its *its, uint32_t intid, uint64_t epoch, uint64_t raise_ns)
+{
+	int ret = virq_gic_lpi_inject_if(its->gic, intid, &its->epoch, epoch, raise_ns);
+
+	its_stat(ret == 1 ? &its->stats.direct_injects : &its->stats.direct_stale);
+	return ret;
+}
+
 /* ---- Registers ---- */
 
 uint64_t virq_its_cmdq_size(uint64_t cbaser)
@@ -331,6 +398,7 @@ void virq_its_destroy(struct virq_its *its)
 void virq_its_reset(struct virq_its *its)
 {
 	pthread_mutex_lock(&its->lock);
+	virq_its_invalidate_translations(its);
 	its->enabled = false;
 	its->baser[0] &= ~GITS_BASER_VALID;
 	its->baser[1] &= ~GITS_BASER_VALID;
@@ -428,9 +496,13 @@ static void write_ctlr_locked(struct virq_its *its, uint64_t value)
 	    (!(its->baser[0] & GITS_BASER_VALID) || !(its->baser[1] & GITS_BASER_VALID) ||
 	     !(its->cbaser & GITS_CBASER_VALID)))
 		return;
-	its->enabled = enable;
-	if (!enable)
+	if (its->enabled && !enable)
+		virq_its_invalidate_translations(its); /* before translations start failing */
+	else if (!enable)
 		virq_its_cache_invalidate(its);
+	else if (!its->enabled)
+		virq_gic_lpi_note_change(its->gic); /* translations may resolve now */
+	its->enabled = enable;
 	virq_its_process_commands_locked(its);
 }
 
@@ -471,12 +543,12 @@ static void write_baser_locked(struct virq_its *its, unsigned n, uint64_t offset
 	reg = (reg & ~GITS_BASER_PAGE_SIZE_MASK) | GITS_BASER_PAGE_SIZE_64K;
 	if (reg == its->baser[n])
 		return; /* an identical rewrite (Linux on resume) keeps the state */
+	virq_its_invalidate_translations(its);
 	its->baser[n] = reg;
 	if (n == 0)
 		virq_its_free_devices_locked(its);
 	else
 		virq_its_free_colls_locked(its);
-	virq_its_cache_invalidate(its);
 }
 
 /* The guest-visible write of @value at @offset (@len 4 or 8), its->lock held. */

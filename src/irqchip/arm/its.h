@@ -69,6 +69,8 @@ struct virq_its_stats {
 	_Atomic uint64_t cache_misses;
 	_Atomic uint64_t invalidations;
 	_Atomic uint64_t msi_blocked;  /* translation found nothing (result 0) */
+	_Atomic uint64_t direct_injects; /* direct injections latched (virq_its_inject_direct) */
+	_Atomic uint64_t direct_stale;   /* direct injections refused (the epoch moved: -ESTALE) */
 };
 
 struct virq_its {
@@ -85,6 +87,15 @@ struct virq_its {
 	uint32_t nr_colls, cap_colls;  /* [L:lock] */
 	uint32_t nr_ites;              /* [L:lock] over all devices */
 	struct virq_its_cache cache;   /* own lock */
+	/*
+	 * [A] The translation epoch: bumped (seq_cst) *before* any change that can make a (DeviceID,
+	 * EventID) -> LPI translation resolved earlier wrong or undeliverable, under the lock that change
+	 * takes (its->lock, or gic->lock for EnableLPIs 1 -> 0): DISCARD, MAPD of a mapped device, MAPC V=0
+	 * (orphaned ITEs), GITS_CTLR.Enable 1 -> 0, a changed BASER, reset, restore, destroy. Not by MOVI,
+	 * MOVALL, a MAPC retarget, INV or INVALL: target and configuration live in the LPI object, which a
+	 * direct injection latches as a cache hit does. See virq_its_invalidate_translations.
+	 */
+	_Atomic uint64_t epoch;
 	struct virq_its_stats stats;
 };
 
@@ -137,5 +148,40 @@ void virq_its_reset(struct virq_its *its);
 
 /* Drop every cached translation (its_cache.c). Any thread; takes only the cache lock. */
 void virq_its_cache_invalidate(struct virq_its *its);
+
+/*
+ * ---- Direct injection (GICv4-like; docs/forwarding.md "MSIs straight to the LPI") ----
+ *
+ * A host producer paired with an irqfd on an MSI route latches the LPI itself. The engine resolves the
+ * route once with virq_its_translate (no injection) and gives the producer the INTID and the epoch it
+ * read; each message then goes through virq_its_inject_direct, which latches only while the epoch is
+ * unchanged, so a translation that changed since is never used: the producer falls back to its eventfd
+ * and the message takes the ordinary path (which does whatever the new state says).
+ */
+enum virq_its_xlate_result {
+	VIRQ_ITS_XLATE_OK = 0,
+	VIRQ_ITS_XLATE_DISABLED,      /* GITS_CTLR.Enable is clear */
+	VIRQ_ITS_XLATE_NO_DEVICE,     /* no MAPD for the DeviceID */
+	VIRQ_ITS_XLATE_NO_EVENT,      /* no MAPTI/MAPI for the EventID */
+	VIRQ_ITS_XLATE_NO_COLLECTION, /* the ITE's collection is unmapped, or gone (MAPC V=0 orphaned it) */
+	VIRQ_ITS_XLATE_LPIS_OFF,      /* the target redistributor has EnableLPIs = 0 */
+};
+struct virq_its_xlate {
+	uint32_t intid;  /* the LPI (from NO_COLLECTION on) */
+	uint16_t icid;   /* its collection (from NO_COLLECTION on) */
+	int vcpu;        /* OK: the LPI's target; LPIS_OFF: the vCPU with LPIs off; else -1 */
+	uint64_t epoch;  /* OK: the epoch the translation holds under */
+};
+/* KVM's checks for set_forwarding (and the MSI slow path's), without latching anything. Any thread;
+ * takes its->lock, then gic->lock. */
+enum virq_its_xlate_result virq_its_translate(struct virq_its *its, uint32_t devid, uint32_t eventid,
+					      struct virq_its_xlate *out);
+/* Latch LPI @intid as a cache hit would, if the epoch is still @epoch: 1, or -ESTALE (nothing latched;
+ * also -ENOENT / -EBUSY as virq_gic_lpi_inject, which a current epoch rules out). Any thread; takes
+ * gic->lock only. */
+int virq_its_inject_direct(struct virq_its *its, uint32_t intid, uint64_t epoch, uint64_t raise_ns);
+/* Bump the epoch, drop the cache, note the change in the GIC (gic->lpi_changes). Call with its->lock or
+ * gic->lock held, before the change it announces. */
+void virq_its_invalidate_translations(struct virq_its *its);
 
 #endif /* VIRQ_IRQCHIP_ARM_ITS_H */

@@ -45,7 +45,8 @@ static int cmd_mapd(struct virq_its *its, const struct its_cmd *c)
 	/* A mapped device is always unmapped first, even when remapped with the same parameters. */
 	dev = virq_its_find_device(its, devid);
 	if (dev)
-		virq_its_free_device_locked(its, dev);
+		virq_its_free_device_locked(its, dev); /* a new translation epoch */
+	virq_gic_lpi_note_change(its->gic);
 	if (!cmd_valid(c))
 		return virq_its_zero_entry(its, gpa) ? E_ITS_MAPD_DEVICE_OOR : 0; /* clear the DTE */
 	return virq_its_alloc_device_locked(its, devid, cmd_itt(c), size) ? 0 : E_ITS_MAPD_DEVICE_OOR;
@@ -64,6 +65,7 @@ static int cmd_mapc(struct virq_its *its, const struct its_cmd *c)
 	if (!virq_gic_vcpu_exists(its->gic, target))
 		return E_ITS_MAPC_PROCNUM_OOR;
 	coll = virq_its_find_coll(its, icid);
+	virq_gic_lpi_note_change(its->gic); /* ITEs of the collection may translate now, or elsewhere */
 	if (!coll) {
 		if (!virq_its_check_id_locked(its, 1, icid, NULL) || !virq_its_alloc_coll_locked(its, icid, target))
 			return E_ITS_MAPC_COLLECTION_OOR;
@@ -113,6 +115,7 @@ static int cmd_mapti(struct virq_its *its, const struct its_cmd *c)
 			virq_its_free_coll_locked(its, icid);
 		return E_ITS_MAPTI_PHYSICALID_OOR;
 	}
+	virq_gic_lpi_note_change(its->gic); /* a new translation: nothing resolved earlier changes */
 	return 0;
 }
 
@@ -129,8 +132,11 @@ static int cmd_movi(struct virq_its *its, const struct its_cmd *c)
 	if (!virq_its_coll_mapped(coll))
 		return E_ITS_MOVI_UNMAPPED_COLLECTION;
 	ite->icid = coll->icid;
+	/* The cache is dropped as KVM does, but the translation (DeviceID, EventID -> LPI) is unchanged:
+	 * the target lives in the LPI, so a direct injection lands on the new vCPU with no new epoch. */
 	virq_its_cache_invalidate(its);
 	virq_gic_lpi_set_target(its->gic, ite->intid, (int)coll->target);
+	virq_gic_lpi_note_change(its->gic);
 	return 0;
 }
 
@@ -143,7 +149,7 @@ static int cmd_discard(struct virq_its *its, const struct its_cmd *c)
 	if (!ite || !virq_its_coll_mapped(virq_its_ite_coll(its, ite)))
 		return E_ITS_DISCARD_UNMAPPED_INTERRUPT;
 	dev = virq_its_find_device(its, devid);
-	virq_its_cache_invalidate(its);
+	virq_its_invalidate_translations(its);
 	/* The LPI goes with its last ITE, pending state included; the ITE slot in guest memory is zeroed. */
 	virq_its_free_ite_locked(its, dev, ite);
 	return virq_its_zero_entry(its, dev->itt_addr + (uint64_t)eventid * 8) ? E_ITS_DISCARD_UNMAPPED_INTERRUPT : 0;
@@ -197,7 +203,8 @@ static int cmd_movall(struct virq_its *its, const struct its_cmd *c)
 		return E_ITS_MOVALL_PROCNUM_OOR;
 	/* Architecture: the LPIs targeting RDbase1 (KVM moves all of them). Collections are untouched. */
 	virq_gic_lpi_move_all(its->gic, from, to);
-	virq_its_cache_invalidate(its);
+	virq_its_cache_invalidate(its); /* translations unchanged: targets live in the LPIs (see MOVI) */
+	virq_gic_lpi_note_change(its->gic);
 	return 0;
 }
 

@@ -324,6 +324,7 @@ int virq_its_restore_tables(struct virq_its *its)
 	int ret;
 
 	pthread_mutex_lock(&its->lock);
+	virq_its_invalidate_translations(its); /* before anything is restored (or freed on failure) */
 	ret = restore_collections_locked(its);
 	if (!ret)
 		ret = restore_devices_locked(its);
@@ -332,6 +333,7 @@ int virq_its_restore_tables(struct virq_its *its)
 		virq_its_free_colls_locked(its);
 	}
 	virq_its_cache_invalidate(its);
+	virq_gic_lpi_note_change(its->gic);
 	pthread_mutex_unlock(&its->lock);
 	return ret;
 }
