@@ -121,6 +121,15 @@ extern "C" {
 #define KVM_CAP_MSIX_MMIO 0x56490001
 #define KVM_EXIT_MSIX_ROUTING_UPDATE 0x56490001u
 
+/*
+ * virq's switch for GICv4-like direct injection of VFIO MSIs into LPIs on an arm64 VM
+ * (docs/forwarding.md, "MSIs straight to the LPI"). Linux does this only on a GICv4 host booted with
+ * kvm-arm.vgic_v4_enable=1, host-wide; virq has no host GIC, so a VMM turns it on per VM, and it is off
+ * by default as there. KVM_CHECK_EXTENSION: 1 on arm64 VMs, 0 on x86. KVM_ENABLE_CAP: args[0] 1 on,
+ * 0 off, at any time (paired irqfds re-decide at once); other values, or an x86 VM, EINVAL.
+ */
+#define KVM_CAP_VIRQ_ARM_DIRECT_LPI 0x56490002
+
 /* KVM_REGISTER_MSIX_MMIO / KVM_UNREGISTER_MSIX_MMIO argument, exactly as the seed has it. */
 struct kvm_msix_mmio_user {
 	__u32 dev_id;

@@ -43,6 +43,10 @@ void virq_arm_bypass_resolve(void *ctx, uint32_t gsi, const struct virq_bypass_r
 
 	memset(d, 0, sizeof(*d));
 	d->mode = VIRQ_BYPASS_SOFTWARE;
+	if (!atomic_load(&vm->arm->direct_lpi)) {
+		VIRQ_SAY(d, "software: direct LPI injection off (KVM_CAP_VIRQ_ARM_DIRECT_LPI)");
+		return;
+	}
 	if (route->nr_entries == 0) {
 		VIRQ_SAY(d, "software: GSI %u has no route", gsi);
 		return;

@@ -280,6 +280,7 @@ long virq_arm_check_extension(struct virq_vm *vm, long cap)
 	case KVM_CAP_MSI_DEVID:
 		return atomic_load(&vm->arm->msis_require_devid);
 	case KVM_CAP_MULTI_ADDRESS_SPACE:
+	case KVM_CAP_VIRQ_ARM_DIRECT_LPI:
 		return 1;
 	default:
 		/* x86-only ones (IRQ_INJECT_STATUS, IOAPIC_POLARITY_IGNORED, SPLIT_IRQCHIP, X2APIC_API) too. */

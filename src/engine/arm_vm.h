@@ -75,6 +75,7 @@ struct virq_arm_vm {
 	/* Direct LPI injection (arm_direct.c): the gic->lpi_changes value the paired irqfds were last
 	 * re-resolved against. [A] written under vm->irqfd_lock. */
 	_Atomic uint64_t bypass_seen;
+	_Atomic bool direct_lpi;          /* [A] KVM_CAP_VIRQ_ARM_DIRECT_LPI: off until the VMM enables it */
 };
 
 /* arm_vm.c: life cycle and the native calls the front dispatches to for an arm64 VM. */

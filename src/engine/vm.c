@@ -321,6 +321,12 @@ int virq_vm_enable_cap(struct virq_vm *vm, const struct kvm_enable_cap *cap)
 			return -EINVAL;
 		atomic_store_explicit(&vm->halt_poll_max_ns, cap->args[0], memory_order_relaxed);
 		return 0;
+	case KVM_CAP_VIRQ_ARM_DIRECT_LPI:
+		if (!vm->arm || cap->args[0] > 1)
+			return -EINVAL;
+		atomic_store(&vm->arm->direct_lpi, cap->args[0] == 1);
+		virq_arm_bypass_refresh(vm, true); /* paired irqfds follow at once, either way */
+		return 0;
 	default:
 		return -EINVAL;
 	}

@@ -103,9 +103,19 @@ static void rig_start_vcpu1(struct rig *r)
 	r->vt1_on = true;
 }
 
+/* KVM_ENABLE_CAP(KVM_CAP_VIRQ_ARM_DIRECT_LPI): 0 or -1 with errno. */
+static int direct_lpi(int vm, uint64_t on)
+{
+	struct kvm_enable_cap cap = { .cap = KVM_CAP_VIRQ_ARM_DIRECT_LPI, .args = { on } };
+	return virq_ioctl(vm, KVM_ENABLE_CAP, &cap);
+}
+
+#define OFF_REASON "software: direct LPI injection off (KVM_CAP_VIRQ_ARM_DIRECT_LPI)"
+
 /*
- * Up to READY, the route in place, then the irqfd and the VFIO trigger in the order asked for; vCPU 1 runs
- * in its thread if @run1.
+ * Up to READY, the route in place, then the irqfd and the VFIO trigger in the order asked for; paired
+ * but software until the VMM turns direct injection on (it is off by default, as Linux's
+ * kvm-arm.vgic_v4_enable); vCPU 1 runs in its thread if @run1.
  */
 static void rig_open(struct rig *r, void (*steps)(struct arm_text *), bool consumer_first, bool run1)
 {
@@ -134,6 +144,11 @@ static void rig_open(struct rig *r, void (*steps)(struct arm_text *), bool consu
 	assert_int_equal(set_irqs(r->dev, 0, 1, fds), 0);
 	if (!consumer_first)
 		assert_int_equal(fx_irqfd(r->a.vm, r->efd, GSI, 0, -1), 0);
+	struct virq_irqfd_bypass_state st;
+	assert_int_equal(virq_vm_irqfd_bypass(virq_vm_of_fd(r->a.vm), r->efd, &st), 0);
+	assert_int_equal(st.path, VIRQ_IRQFD_PATH_SOFTWARE);
+	assert_string_equal(st.reason, OFF_REASON);
+	assert_int_equal(direct_lpi(r->a.vm, 1), 0);
 	if (run1)
 		rig_start_vcpu1(r);
 }
@@ -262,6 +277,43 @@ static void test_direct_consumer_first(void **state)
 {
 	(void)state;
 	check_direct_delivery(true);
+}
+
+/*
+ * The switch: KVM_CHECK_EXTENSION says 1 on arm64 and 0 on x86; turned off, the paired irqfd is software
+ * at once (the message goes through the eventfd and the irqfd), on again, direct; bad values and x86 VMs
+ * are EINVAL.
+ */
+static void test_switch(void **state)
+{
+	(void)state;
+	struct rig r;
+	rig_open(&r, NULL, true, true);
+	assert_int_equal(virq_ioctl(r.a.vm, KVM_CHECK_EXTENSION, (void *)(uintptr_t)KVM_CAP_VIRQ_ARM_DIRECT_LPI), 1);
+	assert_int_equal(direct_lpi(r.a.vm, 2), -1);
+	assert_int_equal(errno, EINVAL);
+	expect_direct(&r, 1);
+
+	assert_int_equal(direct_lpi(r.a.vm, 0), 0);
+	expect_software(&r, OFF_REASON);
+	raise_handled(&r, r.a.vcpu[1], 1);
+	assert_int_equal(gsi_counts(&r).irqfd_signals, 1);
+	assert_int_equal(bypass(&r).direct_injected, 0);
+
+	assert_int_equal(direct_lpi(r.a.vm, 1), 0);
+	expect_direct(&r, 1);
+	raise_handled(&r, r.a.vcpu[1], 2);
+	assert_int_equal(gsi_counts(&r).irqfd_signals, 1);
+	assert_int_equal(bypass(&r).direct_injected, 1);
+	rig_close(&r);
+
+	int sys = fx_open_sys();
+	int x86 = fx_create_vm(sys, FX_IRQCHIP);
+	assert_int_equal(virq_ioctl(x86, KVM_CHECK_EXTENSION, (void *)(uintptr_t)KVM_CAP_VIRQ_ARM_DIRECT_LPI), 0);
+	assert_int_equal(direct_lpi(x86, 1), -1);
+	assert_int_equal(errno, EINVAL);
+	virq_close(x86);
+	virq_close(sys);
 }
 
 static void test_direct_producer_first(void **state)
@@ -631,6 +683,7 @@ static void stress_direct_software(unsigned ms)
 	int32_t fds[1] = { r.efd };
 	assert_int_equal(fx_irqfd(r.a.vm, r.efd, GSI, 0, -1), 0);
 	assert_int_equal(set_irqs(r.dev, 0, 1, fds), 0);
+	assert_int_equal(direct_lpi(r.a.vm, 1), 0);
 	expect_direct(&r, 1);
 
 	for (unsigned i = 0; i < 2; i++) {
@@ -725,6 +778,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_direct_consumer_first),
 		cmocka_unit_test(test_direct_producer_first),
+		cmocka_unit_test(test_switch),
 		cmocka_unit_test(test_discard_then_raise_is_dropped_as_software),
 		cmocka_unit_test(test_movi_lands_on_the_new_vcpu),
 		cmocka_unit_test(test_mapd_unmap_falls_back),
