@@ -122,17 +122,17 @@ static uint64_t virq_vm_bypass_desc_addr(void *ctx, unsigned id)
 /*
  * The IRTE now posts to @to: move a request for @from's vector still waiting in @from's PIR (posted
  * before the IRTE write, not yet folded by the old vCPU) into @to, notifying as a post would. The IRTE
- * write has waited out posts in flight, so none lands in @from after this. (A request of another source
- * for the same vector on the old vCPU moves too: the price of PIR bits carrying no source.)
+ * write has waited out posts in flight, so none lands in @from after this. A bit that also carries a
+ * software request of the old vCPU's (the LAPIC override posts IPIs and MSIs into the same PIR) stays
+ * where it is: moving it would take that request from its vCPU. (Another device's post of the same
+ * vector to the old vCPU still moves: PIR bits carry no source.)
  */
 static void virq_vm_bypass_retargeted(void *ctx, const struct virq_bypass_vcpu_info *from,
 				      const struct virq_bypass_vcpu_info *to)
 {
-	struct virq_posted_desc *old = (struct virq_posted_desc *)(uintptr_t)from->pi_desc_addr;
 	struct virq_posted_desc *new = (struct virq_posted_desc *)(uintptr_t)to->pi_desc_addr;
-	uint64_t bit = 1ull << (from->vector & 63);
 
-	if (!(atomic_fetch_and(&old->pir[from->vector >> 6], ~bit) & bit))
+	if (!virq_posted_vcpu_take_device_request(virq_posted_vcpu_of_desc(from->pi_desc_addr), from->vector))
 		return;
 	struct virq_posted_result r = virq_posted_desc_post(new, to->vector, false);
 	if (r.notify)

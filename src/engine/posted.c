@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <stddef.h>
 #include <time.h>
 
 #include "bypass/notify.h"
@@ -136,6 +137,26 @@ void virq_posted_vcpu_init(struct virq_posted_vcpu *pv, struct virq_posted_pcpus
 uint64_t virq_posted_vcpu_desc_addr(const struct virq_posted_vcpu *pv)
 {
 	return (uint64_t)(uintptr_t)&pv->desc;
+}
+
+struct virq_posted_vcpu *virq_posted_vcpu_of_desc(uint64_t desc_addr)
+{
+	return (struct virq_posted_vcpu *)((char *)(uintptr_t)desc_addr - offsetof(struct virq_posted_vcpu, desc));
+}
+
+bool virq_posted_vcpu_take_device_request(struct virq_posted_vcpu *pv, uint8_t vector)
+{
+	uint64_t bit = 1ull << (vector & 63);
+
+	if (!(atomic_fetch_and(&pv->desc.pir[vector >> 6], ~bit) & bit))
+		return false;
+	/* A software post stamps before it sets the bit (seq_cst), so a bit it set shows its stamp here. */
+	if (atomic_load(&pv->raise_ns[vector]) == 0)
+		return true;
+	struct virq_posted_result r = virq_posted_desc_post(&pv->desc, vector, false);
+	if (r.notify)
+		virq_bypass_notify(r.ndst, r.nv);
+	return false;
 }
 
 bool virq_posted_vcpu_blocked(const struct virq_posted_vcpu *pv)

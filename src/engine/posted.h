@@ -127,6 +127,16 @@ void virq_posted_vcpu_destroy(struct virq_posted_vcpu *pv);
 
 /* The descriptor's address, as a posted IRTE holds it (64-byte aligned). */
 uint64_t virq_posted_vcpu_desc_addr(const struct virq_posted_vcpu *pv);
+/* The vCPU whose descriptor is at @desc_addr (the inverse of virq_posted_vcpu_desc_addr). */
+struct virq_posted_vcpu *virq_posted_vcpu_of_desc(uint64_t desc_addr);
+
+/*
+ * A posted vector was re-targeted away from @pv (irqfd.c): take its request for @vector, still waiting
+ * in the PIR, so it can follow the vector. Returns false, leaving the PIR as it was, when nothing is
+ * pending or the bit also carries a software request (the LAPIC override stamped it: virq_posted_lapic_
+ * intr_ops), which belongs to this vCPU and must not move with the device's vector.
+ */
+bool virq_posted_vcpu_take_device_request(struct virq_posted_vcpu *pv, uint8_t vector);
 
 /*
  * Owner: the vCPU runs (KVM's vmx_vcpu_pi_load; call at KVM_RUN entry and after a block ends). Takes it

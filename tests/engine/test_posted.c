@@ -145,6 +145,36 @@ static void test_running_fold(void **state)
 	pcpus_free(p);
 }
 
+/*
+ * Re-targeting a posted vector takes its pending request from the old vCPU's PIR, unless the bit also
+ * carries a software request of that vCPU's (stamped by the LAPIC override): that one stays, and is
+ * folded there.
+ */
+static void test_retarget_takes_only_device_requests(void **state)
+{
+	(void)state;
+	struct virq_posted_pcpus *p = pcpus_new();
+	struct fake_vcpu v;
+
+	fake_init(&v, p);
+	virq_posted_vcpu_running(&v.pv, 3);
+	assert_true(virq_posted_vcpu_of_desc(virq_posted_vcpu_desc_addr(&v.pv)) == &v.pv);
+	assert_false(virq_posted_vcpu_take_device_request(&v.pv, 0x41)); /* nothing pending */
+
+	virq_posted_desc_post(&v.pv.desc, 0x41, false); /* a device post: no stamp */
+	assert_true(virq_posted_vcpu_take_device_request(&v.pv, 0x41));
+	assert_false(virq_posted_desc_pir_pending(&v.pv.desc));
+
+	atomic_store(&v.pv.raise_ns[0x42], 12345); /* a software post: stamp, then the bit */
+	virq_posted_desc_post(&v.pv.desc, 0x42, true);
+	assert_false(virq_posted_vcpu_take_device_request(&v.pv, 0x42));
+	assert_true(virq_posted_desc_pir_pending(&v.pv.desc));
+	assert_int_equal(virq_posted_vcpu_fold(&v.pv, v.irr), 1);
+	assert_true(irr_has(&v, 0x42));
+	fake_fini(&v);
+	pcpus_free(p);
+}
+
 static void test_sn_records_then_next_run_folds(void **state)
 {
 	(void)state;
@@ -472,6 +502,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_init_state),
 		cmocka_unit_test(test_running_fold),
+		cmocka_unit_test(test_retarget_takes_only_device_requests),
 		cmocka_unit_test(test_sn_records_then_next_run_folds),
 		cmocka_unit_test(test_blocked_wakeup_kicks_exactly_the_target),
 		cmocka_unit_test(test_block_sees_post_before_nv_switch),
