@@ -166,6 +166,17 @@ static struct json_object *virq_report_json(struct virq_json *j, const struct vi
 	} else {
 		virq_put_null(j, doc, "forwarding");
 	}
+	/* Direct LPI injection (arm64 on a GICv4 host), or null when the VM has none. */
+	if (r->direct_lpi) {
+		struct json_object *direct = json_object_new_object();
+		if (direct) {
+			virq_put_u64(j, direct, "injected", r->direct_injected);
+			virq_put_u64(j, direct, "fallbacks", r->direct_fallbacks);
+		}
+		virq_put(j, doc, "direct_lpi", direct);
+	} else {
+		virq_put_null(j, doc, "direct_lpi");
+	}
 	virq_put(j, doc, "expectations", expect);
 	return doc;
 }

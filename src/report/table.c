@@ -380,6 +380,15 @@ static void virq_print_balance(FILE *out, const struct virq_report_meta *meta, c
 		}
 		virq_put(out, &used, ", unmasked by VFIO %s", n[1]);
 	}
+	/* On a GICv4 host, the MSIs latched straight into LPIs, zeros included (as the IOMMU's counts). */
+	if (r->direct_lpi) {
+		virq_report_format_count(r->direct_injected, n[0]);
+		virq_put(out, &used, "; direct to LPI %s", n[0]);
+		if (r->direct_fallbacks) {
+			virq_report_format_count(r->direct_fallbacks, n[1]);
+			virq_put(out, &used, " (fell back %s)", n[1]);
+		}
+	}
 	if (meta->expectations_total) {
 		char expect[64];
 		int w = snprintf(expect, sizeof(expect), "expectations: %u/%u met", meta->expectations_met,

@@ -7,7 +7,8 @@
  *   operand := [DEVICE "." [("vector[" K "]" | "intx") "."]] field
  *   field   := raised | delivered | coalesced | pending | lost | stale | handler_runs | "vcpu[" N "]"
  *            | latency.p50 | latency.p99 | latency.max
- *            | spurious_eoi | posted | remapped | direct_completions | vfio_unmasks (whole report only)
+ *            | spurious_eoi | posted | remapped | direct_completions | vfio_unmasks | direct
+ *              (whole report only)
  *   cmp     := == | != | < | <= | > | >=        value := a count (0, 12, 20k, 0x10) or, for latencies,
  *                                                         a duration (5ms, 800us)
  * Counts add up over the rows in scope, latencies take their maximum (a report has percentiles per
@@ -223,6 +224,24 @@ static int field(struct cursor *c, const struct virq_vmm_config *cfg, struct vir
 		e->field = name[0] == 'd' ? VIRQ_SCENARIO_FIELD_DIRECT_COMPLETIONS : VIRQ_SCENARIO_FIELD_VFIO_UNMASKS;
 		return 0;
 	}
+	if (!strcmp(name, "direct") && e->scope == VIRQ_SCENARIO_SCOPE_ALL) {
+		/* The engine's count of MSIs the devices latched straight into LPIs (a GICv4 host's direct
+		 * injection): it is 0 whatever happens unless the VM has one and an irqfd MSI-X device. */
+		bool irqfd = false;
+		for (unsigned i = 0; i < cfg->ndevices; i++)
+			irqfd |= cfg->devices[i].msix_vectors && cfg->devices[i].delivery == VIRQ_VMM_DELIVERY_IRQFD;
+		if (cfg->arch != VIRQ_VMM_ARCH_ARM64)
+			return syntax(c, "direct counts MSIs an arm64 VM's GICv4 injects straight into LPIs, and this VM "
+			              "is x86_64 (its counterpart is posted, with delivery posted)");
+		if (!cfg->gic_v4)
+			return syntax(c, "direct counts MSIs injected straight into LPIs, and this VM's GIC is a v3 (set "
+			              "vm.gic: v4)");
+		if (!irqfd)
+			return syntax(c, "direct counts MSIs injected straight into LPIs, and no device here delivers "
+			              "MSI-X through irqfds (give an MSI-X device delivery irqfd)");
+		e->field = VIRQ_SCENARIO_FIELD_DIRECT;
+		return 0;
+	}
 	if (!strcmp(name, "vcpu")) {
 		e->field = VIRQ_SCENARIO_FIELD_VCPU;
 		if (bracket_index(c, "vcpu", &e->vcpu))
@@ -251,7 +270,7 @@ static int field(struct cursor *c, const struct virq_vmm_config *cfg, struct vir
 	return syntax(c, "unknown field '%s' (expected one of: raised, delivered, coalesced, pending, lost, stale, "
 	                 "handler_runs, vcpu[N], latency.p50, latency.p99, latency.max, balanced%s)",
 	              name, e->scope == VIRQ_SCENARIO_SCOPE_ALL ? ", spurious_eoi, posted, remapped, direct_completions, "
-	                                                          "vfio_unmasks, or DEVICE.<field>" : "");
+	                                                          "vfio_unmasks, direct, or DEVICE.<field>" : "");
 }
 
 /* [DEVICE "." [("vector[K]" | "intx") "."]] field */
@@ -381,6 +400,7 @@ static uint64_t row_value(const struct virq_scenario_expect *e, const struct vir
 	case VIRQ_SCENARIO_FIELD_REMAPPED:
 	case VIRQ_SCENARIO_FIELD_DIRECT_COMPLETIONS:
 	case VIRQ_SCENARIO_FIELD_VFIO_UNMASKS:
+	case VIRQ_SCENARIO_FIELD_DIRECT:
 	case VIRQ_SCENARIO_FIELD_BALANCED:
 		break;
 	}
@@ -448,6 +468,8 @@ int virq_scenario_expect_eval(const struct virq_scenario *sc, const struct virq_
 		value = report->fwd_completions;
 	if (e->field == VIRQ_SCENARIO_FIELD_VFIO_UNMASKS)
 		value = report->fwd_unmasks;
+	if (e->field == VIRQ_SCENARIO_FIELD_DIRECT)
+		value = report->direct_injected;
 
 	if (!rows && e->scope != VIRQ_SCENARIO_SCOPE_ALL) {
 		met = false;

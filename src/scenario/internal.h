@@ -66,6 +66,7 @@ int virq_scenario_vfail(char *err, size_t err_len, const char *name, const struc
 /* Enumerations start at 1 so that 0 means "the key is absent". */
 enum virq_sy_arch { VIRQ_SY_ARCH_X86_64 = 1, VIRQ_SY_ARCH_ARM64 };
 enum virq_sy_msix_table { VIRQ_SY_MSIX_TABLE_ENGINE = 1, VIRQ_SY_MSIX_TABLE_VMM };
+enum virq_sy_gic { VIRQ_SY_GIC_V3 = 1, VIRQ_SY_GIC_V4 };
 enum virq_sy_delivery {
 	VIRQ_SY_DELIVERY_IRQFD = 1,
 	VIRQ_SY_DELIVERY_RESAMPLE,
@@ -82,6 +83,7 @@ enum virq_sy_pattern { VIRQ_SY_PATTERN_FIXED = 1, VIRQ_SY_PATTERN_POISSON, VIRQ_
 struct virq_sy_vm {
 	int arch;
 	int msix_table;
+	int gic;
 	char *vcpus, *halt_poll;
 };
 struct virq_sy_bar {

@@ -120,6 +120,11 @@ static int load_vm(struct loader *ld)
 	cfg->arch = vm->arch == VIRQ_SY_ARCH_ARM64 ? VIRQ_VMM_ARCH_ARM64 : VIRQ_VMM_ARCH_X86_64;
 	ld->sc->arch = cfg->arch == VIRQ_VMM_ARCH_ARM64 ? "arm64" : "x86_64";
 	cfg->msix_table_in_vmm = vm->msix_table == VIRQ_SY_MSIX_TABLE_VMM;
+	/* The host's GIC: v4 injects VFIO MSIs straight into the VM's LPIs (KVM_CAP_VIRQ_ARM_DIRECT_LPI). */
+	if (vm->gic && cfg->arch != VIRQ_VMM_ARCH_ARM64)
+		return fail(ld, "vm.gic", "gic applies to arm64 VMs (this one is x86_64, with a local APIC and an "
+		            "IOAPIC; its MSIs skip the eventfd with delivery posted)");
+	cfg->gic_v4 = vm->gic == VIRQ_SY_GIC_V4;
 	if (unsigned_in(ld, "vm.vcpus", vm->vcpus, 1, 1, VIRQ_VMM_MAX_VCPUS, &cfg->vcpus))
 		return -EINVAL;
 	return duration_in(ld, "vm.halt_poll", vm->halt_poll, 0, 0, MAX_HALT_POLL_NS, &cfg->halt_poll_ns);
@@ -471,7 +476,7 @@ static int load_guest(struct loader *ld)
 static int load_one_expect(struct loader *ld, const char *path, const struct virq_linemap_node *node,
                            struct virq_scenario_expect *e)
 {
-	char msg[256];
+	char msg[384];
 	if (node->kind != VIRQ_LINEMAP_SCALAR)
 		return fail(ld, path, "%s: expected an expression such as 'lost == 0', got a %s", label(path),
 		            node->kind == VIRQ_LINEMAP_MAPPING ? "mapping (quote expressions that contain ': ')" : "list");

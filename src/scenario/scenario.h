@@ -40,6 +40,7 @@ enum virq_scenario_field {
 	VIRQ_SCENARIO_FIELD_REMAPPED,     /* messages it remapped to the host IRQ (scope ALL only) */
 	VIRQ_SCENARIO_FIELD_DIRECT_COMPLETIONS, /* forwarded INTx lines completed by the guest (scope ALL only) */
 	VIRQ_SCENARIO_FIELD_VFIO_UNMASKS, /* VFIO unmask requests for forwarded INTx lines (scope ALL only) */
+	VIRQ_SCENARIO_FIELD_DIRECT,       /* MSIs latched straight into LPIs, gic v4 (scope ALL only) */
 	VIRQ_SCENARIO_FIELD_P50,          /* latencies, ns */
 	VIRQ_SCENARIO_FIELD_P99,
 	VIRQ_SCENARIO_FIELD_MAX,

@@ -42,6 +42,9 @@ static const cyaml_strval_t arch_strings[] = {
 static const cyaml_strval_t msix_table_strings[] = {
 	{ "engine", VIRQ_SY_MSIX_TABLE_ENGINE }, { "vmm", VIRQ_SY_MSIX_TABLE_VMM },
 };
+static const cyaml_strval_t gic_strings[] = {
+	{ "v3", VIRQ_SY_GIC_V3 }, { "v4", VIRQ_SY_GIC_V4 },
+};
 static const cyaml_strval_t delivery_strings[] = {
 	{ "irqfd", VIRQ_SY_DELIVERY_IRQFD }, { "resample", VIRQ_SY_DELIVERY_RESAMPLE },
 	{ "userspace", VIRQ_SY_DELIVERY_USERSPACE }, { "posted", VIRQ_SY_DELIVERY_POSTED },
@@ -65,6 +68,7 @@ static const cyaml_schema_field_t vm_fields[] = {
 	OPT_STR("vcpus", struct virq_sy_vm, vcpus),
 	OPT_STR("halt_poll", struct virq_sy_vm, halt_poll),
 	OPT_ENUM("msix_table", struct virq_sy_vm, msix_table, msix_table_strings),
+	OPT_ENUM("gic", struct virq_sy_vm, gic, gic_strings),
 	CYAML_FIELD_END,
 };
 static const cyaml_schema_field_t bar_fields[] = {

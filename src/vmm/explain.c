@@ -4,8 +4,9 @@
  * GSI -> route -> irqfd -> delivery mode -> target vCPU and vector, each read from where it really lives
  * (the engine's copy of the MSI-X table when the table is registered with it), with the reason for the
  * mode in words. For irqfds the mode and the reason are the engine's irq-bypass decision
- * (virq_vm_irqfd_bypass): posted, remapped, or software when nothing can bypass the eventfd. For an INTx
- * line the host says whether it is forwarded (arm64: a hardware-mapped SPI) and how it was completed.
+ * (virq_vm_irqfd_bypass): posted, remapped, direct (arm64 on a GICv4 host: the device's message latches
+ * the LPI itself), or software when nothing can bypass the eventfd. For an INTx line the host says
+ * whether it is forwarded (arm64: a hardware-mapped SPI) and how it was completed.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -37,6 +38,43 @@ static const char *explain_reason(const char *reason, const char *mode)
 {
 	size_t n = strlen(mode);
 	return !strncmp(reason, mode, n) && !strncmp(reason + n, ": ", 2) ? reason + n + 2 : reason;
+}
+
+/*
+ * arm64: every irqfd is a bypass consumer, paired with the VFIO vector that shares its eventfd. On a
+ * GICv4 host (gic_v4) the engine resolves the vector's route through the ITS, and while it translates to
+ * a deliverable LPI the device's message latches that LPI itself ("direct"); otherwise, or on a GICv3
+ * host (the engine's reason is then "direct LPI injection off"), the host signals the trigger eventfd and
+ * the engine's irqfd injects through the ITS ("software"). The target is the engine's own answer for
+ * "direct", the VMM's record of the guest's MAPTI and MOVIs otherwise.
+ */
+static void explain_arm_irqfd(struct vmm_device *dev, const struct virq_irqfd_bypass_state *st,
+			      struct virq_vmm_explanation *out)
+{
+	static const char software_path[] = "the host signals the trigger eventfd and the engine's irqfd injects "
+					    "through the ITS";
+
+	out->paired = st->path == VIRQ_IRQFD_PATH_DIRECT_LPI || !strncmp(st->reason, "software: ", 10);
+	out->direct_injected = st->direct_injected;
+	out->direct_fallbacks = st->direct_fallbacks;
+	if (st->path == VIRQ_IRQFD_PATH_DIRECT_LPI) {
+		out->mode = "direct";
+		snprintf(out->why, sizeof(out->why), "%s (the device's message latches the LPI itself: no eventfd, no "
+			 "engine thread)", explain_reason(st->reason, "direct"));
+		out->devid = st->devid;
+		out->eventid = st->eventid;
+		out->intid = st->intid;
+		out->target_vcpu = (int)st->vcpu;
+		return;
+	}
+	out->mode = "software";
+	if (!out->paired)
+		snprintf(out->why, sizeof(out->why), "%s: the engine's irqfd injects through the ITS", st->reason);
+	else if (!dev->vmm->cfg.gic_v4)
+		snprintf(out->why, sizeof(out->why), "%s: a GICv3 host, so %s",
+			 explain_reason(st->reason, "software"), software_path);
+	else
+		snprintf(out->why, sizeof(out->why), "%s: %s", explain_reason(st->reason, "software"), software_path);
 }
 
 /*
@@ -74,6 +112,10 @@ static void explain_irqfd_path(struct vmm_device *dev, unsigned k, struct virq_v
 	}
 	out->bypass_posts = st.posts;
 	out->bypass_remaps = st.remaps;
+	if (dev->vmm->arm) {
+		explain_arm_irqfd(dev, &st, out);
+		return;
+	}
 	if (st.path == VIRQ_IRQFD_PATH_POSTED) {
 		out->mode = "posted";
 		snprintf(out->why, sizeof(out->why), "%s (the IOMMU writes vCPU %u's posted-interrupt descriptor: "
@@ -91,10 +133,9 @@ static void explain_irqfd_path(struct vmm_device *dev, unsigned k, struct virq_v
 			 "trigger eventfd and the engine injects from the irqfd",
 			 virq_vmm_delivery_name(dev->cfg.delivery));
 	} else {
-		/* Not paired: MSI-X not enabled yet (no VFIO trigger), or an arm64 VM (the engine says which). */
+		/* Not paired: MSI-X not enabled yet (no VFIO trigger). */
 		out->mode = "software";
-		snprintf(out->why, sizeof(out->why), "%s%s", st.reason,
-			 dev->vmm->arm ? "" : ": the engine injects from the irqfd");
+		snprintf(out->why, sizeof(out->why), "%s: the engine injects from the irqfd", st.reason);
 	}
 }
 

@@ -199,6 +199,7 @@ static int vmm_msix_update_route(struct vmm_device *dev, unsigned k)
 	return ret;
 }
 
+/* Caller holds dev->lock. */
 static int vmm_irqfd(struct vmm_device *dev, unsigned k, bool assign)
 {
 	struct kvm_irqfd irqfd = {
@@ -206,7 +207,16 @@ static int vmm_irqfd(struct vmm_device *dev, unsigned k, bool assign)
 		.gsi = dev->vec[k].gsi,
 		.flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN,
 	};
-	return virq_ioctl(dev->vmm->vm, KVM_IRQFD, &irqfd) < 0 ? -errno : 0;
+	uint64_t counts[2] = { 0, 0 };
+
+	/* A GICv4 host: the irqfd's direct-injection counts go with it; the report keeps them. */
+	if (!assign && dev->vmm->arm && dev->vmm->cfg.gic_v4)
+		vmm_arm_irqfd_direct_counts(dev, k, counts);
+	if (virq_ioctl(dev->vmm->vm, KVM_IRQFD, &irqfd) < 0)
+		return -errno;
+	dev->vec[k].direct_retired[0] += counts[0];
+	dev->vec[k].direct_retired[1] += counts[1];
+	return 0;
 }
 
 /*

@@ -177,6 +177,10 @@ static int vmm_check(const struct virq_vmm_config *cfg, char *err, size_t err_le
 
 	if (cfg->arch != VIRQ_VMM_ARCH_X86_64 && cfg->arch != VIRQ_VMM_ARCH_ARM64)
 		return vmm_fail(err, err_len, -EINVAL, "unknown architecture %d", (int)cfg->arch);
+	/* Direct LPI injection is the GICv4's; x86's counterpart is posting (delivery POSTED). */
+	if (cfg->gic_v4 && cfg->arch != VIRQ_VMM_ARCH_ARM64)
+		return vmm_fail(err, err_len, -EINVAL,
+				"a GICv4 (direct LPI injection) needs an arm64 VM (x86_64: use delivery posted)");
 	if (cfg->vcpus < 1 || cfg->vcpus > VIRQ_VMM_MAX_VCPUS)
 		return vmm_fail(err, err_len, -EINVAL, "%u vCPUs (1 to %u)", cfg->vcpus, VIRQ_VMM_MAX_VCPUS);
 	if (cfg->ndevices > VIRQ_VMM_MAX_DEVICES)
@@ -294,6 +298,7 @@ static int vmm_device_create(struct virq_vmm *vmm, unsigned d, char *err, size_t
 static int vmm_vm_create(struct virq_vmm *vmm, char *err, size_t err_len)
 {
 	struct kvm_enable_cap poll = { .cap = KVM_CAP_HALT_POLL, .args = { vmm->cfg.halt_poll_ns } };
+	struct kvm_enable_cap direct = { .cap = KVM_CAP_VIRQ_ARM_DIRECT_LPI, .args = { 1 } };
 	struct kvm_mp_state runnable = { .mp_state = KVM_MP_STATE_RUNNABLE };
 
 	vmm->sys = virq_open();
@@ -302,6 +307,10 @@ static int vmm_vm_create(struct virq_vmm *vmm, char *err, size_t err_len)
 	if (vmm->vm < 0 || (!vmm->arm && virq_ioctl(vmm->vm, KVM_CREATE_IRQCHIP, 0) < 0) ||
 	    virq_ioctl(vmm->vm, KVM_ENABLE_CAP, &poll) < 0)
 		return vmm_fail(err, err_len, -errno, "creating the VM: %s", strerror(errno));
+	/* A GICv4 host: the VM's VFIO MSIs may go straight into its LPIs (off by default, as in Linux). */
+	if (vmm->cfg.gic_v4 && virq_ioctl(vmm->vm, KVM_ENABLE_CAP, &direct) < 0)
+		return vmm_fail(err, err_len, -errno, "enabling direct LPI injection (KVM_CAP_VIRQ_ARM_DIRECT_LPI): %s",
+				strerror(errno));
 	vmm->engine = virq_vm_of_fd(vmm->vm);
 	for (unsigned i = 0; i < vmm->cfg.vcpus; i++) {
 		struct vmm_vcpu *vcpu = &vmm->vcpu[i];
@@ -680,6 +689,7 @@ struct virq_vmm_report *virq_vmm_report(struct virq_vmm *vmm)
 	}
 	vmm_iommu_report(vmm, r);
 	vmm_intx_report(vmm, r);
+	vmm_arm_report(vmm, r);
 	for (unsigned d = 0; d < vmm->ndevices; d++) {
 		struct vmm_device *dev = &vmm->dev[d];
 		unsigned causes = dev->cfg.msix_vectors ? dev->cfg.msix_vectors : 1;

@@ -34,7 +34,11 @@
  * DeviceID is its requester ID; vector k's MSI route carries that DeviceID (KVM_MSI_VALID_DEVID) to the
  * ITS doorbell with EventID k, and the guest's ITS maps (DeviceID, k) to an LPI on the driver's vCPU.
  * Retargeting is MOVI in the guest's command queue; INTx is a level SPI; guest actions are requested with
- * an edge SPI to vCPU 0 instead of an IPI vector.
+ * an edge SPI to vCPU 0 instead of an IPI vector. With gic_v4 the VMM turns on direct LPI injection for
+ * the VM right after creating it (KVM_ENABLE_CAP KVM_CAP_VIRQ_ARM_DIRECT_LPI, as a GICv4 host booted with
+ * kvm-arm.vgic_v4_enable=1 does host-wide): the engine then pairs each irqfd vector with its VFIO vector
+ * and, while the vector's route translates through the ITS to a deliverable LPI, the device's message
+ * latches that LPI itself (no eventfd, no engine thread).
  *
  * Threads: virq_vmm_* calls come from one controlling thread; the VMM's own threads are the vCPU threads
  * and one watcher for triggers the VMM handles itself.
@@ -117,6 +121,13 @@ struct virq_vmm_config {
 	 * Userspace-delivered devices always keep their table in the VMM (KVM_SIGNAL_MSI has no GSI to gate).
 	 */
 	bool msix_table_in_vmm;
+	/*
+	 * arm64 only: the host's GIC is a GICv4, so VFIO MSIs can be injected straight into the guest's LPIs
+	 * (Linux's GICv4 direct injection). The VMM enables KVM_CAP_VIRQ_ARM_DIRECT_LPI on the VM; it applies
+	 * to every irqfd-delivered MSI-X vector of the VM. Off (a GICv3 host): every message goes through the
+	 * trigger eventfd and the irqfd.
+	 */
+	bool gic_v4;
 	unsigned ndevices;
 	struct virq_vmm_device_config devices[VIRQ_VMM_MAX_DEVICES];
 	unsigned nactions;
@@ -205,6 +216,13 @@ struct virq_vmm_report {
 	 */
 	bool forwarding;
 	uint64_t fwd_completions, fwd_refires, fwd_unmasks;
+	/*
+	 * arm64 with gic_v4 (@direct_lpi): messages of irqfd-delivered MSI-X vectors the device latched
+	 * straight into their LPI, and messages the direct path handed back to the trigger eventfd (the
+	 * translation changed under them), summed over the vectors' irqfds for the whole run.
+	 */
+	bool direct_lpi;
+	uint64_t direct_injected, direct_fallbacks;
 	unsigned nsources;
 	struct virq_vmm_source_report sources[]; /* devices in config order, vectors ascending */
 };
@@ -242,15 +260,25 @@ struct virq_vmm_explanation {
 					   * so far (a posted message never signals the eventfd) */
 	/* MSI-X behind the VMM's IOMMU (delivery POSTED or REMAPPED): the vector's IRTE, -1 otherwise. */
 	int irte_index;
-	uint64_t bypass_posts, bypass_remaps; /* times the engine programmed the IRTE posted / back to remapped */
+	uint64_t bypass_posts, bypass_remaps; /* times the engine programmed the IRTE posted / back to remapped
+					       * (arm64: the VFIO vector direct to an LPI / back to the eventfd) */
+	/*
+	 * MSI-X with an irqfd on arm64: the engine paired the irqfd with the VFIO vector (@paired); the
+	 * messages latched straight into the LPI and those handed back to the eventfd, by this irqfd so far;
+	 * in mode "direct", the ITS translation the device's messages use.
+	 */
+	bool paired;
+	uint64_t direct_injected, direct_fallbacks;
+	uint32_t devid, eventid;
 	/*
 	 * "posted" (the IOMMU writes the target vCPU's posted-interrupt descriptor), "remapped" (the IOMMU's
-	 * host IRQ signals the trigger eventfd), "forwarded" (INTx on arm64: a hardware-mapped SPI whose
-	 * deactivation completes the host line), "software" (no IOMMU: the eventfd, then the irqfd or the
-	 * VMM), "userspace" (KVM_SIGNAL_MSI from the VMM).
+	 * host IRQ signals the trigger eventfd), "direct" (MSI-X on arm64 with gic_v4: the device's message
+	 * latches the LPI itself), "forwarded" (INTx on arm64: a hardware-mapped SPI whose deactivation
+	 * completes the host line), "software" (no IOMMU: the eventfd, then the irqfd or the VMM),
+	 * "userspace" (KVM_SIGNAL_MSI from the VMM).
 	 */
 	const char *mode;
-	char why[224];                    /* the reason for @mode, in words (the engine's policy for irqfds) */
+	char why[288];                    /* the reason for @mode, in words (the engine's policy for irqfds) */
 	int target_vcpu;                  /* -1 if the source cannot be delivered now (masked, no route) */
 	uint8_t guest_vector;             /* x86: the IDT vector */
 	uint32_t intid;                   /* arm64: the LPI (MSI-X) or SPI (INTx) the guest's GIC raises; else 0 */

@@ -87,6 +87,8 @@ struct vmm_msix_vector {
 	uint8_t guest_vector;                 /* [I] x86: the IDT vector the driver programs */
 	uint32_t lpi;                         /* [I] arm64: the LPI the guest's ITS maps EventID k to */
 	_Atomic int its_vcpu;                 /* [A] arm64: the vCPU (collection) the guest's ITS maps it to */
+	uint64_t direct_retired[2];           /* [L:dev->lock] arm64: direct injections and fallbacks counted
+					       * by irqfds of this vector the VMM has since removed */
 	_Atomic int target_vcpu;              /* [A] vCPU of the installed route (-1: none) */
 	_Atomic uint64_t route_changed_ns;    /* [A] when the route last moved */
 	_Atomic unsigned route_seq;           /* [A] odd while a route change is being committed */
@@ -200,6 +202,10 @@ int vmm_arm_vm_create(struct virq_vmm *vmm, char *err, size_t err_len);
 void vmm_arm_vm_destroy(struct virq_vmm *vmm);
 int vmm_arm_request_action(struct virq_vmm *vmm);
 void vmm_arm_action_targets(struct virq_vmm *vmm, const struct virq_vmm_action *a, bool done);
+/* Vector @k's irqfd's direct injections and fallbacks so far ({0, 0} without one); caller holds dev->lock. */
+void vmm_arm_irqfd_direct_counts(struct vmm_device *dev, unsigned k, uint64_t counts[2]);
+/* The report's whole-run direct-injection counts (gic_v4). */
+void vmm_arm_report(struct virq_vmm *vmm, struct virq_vmm_report *r);
 
 /* msix.c: the emulated MSI-X capability, table and PBA, and the routes and irqfds behind them. */
 int vmm_msix_init(struct vmm_device *dev, char *err, size_t err_len);

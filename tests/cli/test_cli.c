@@ -294,6 +294,51 @@ static void test_forwarded(void **state)
 	cli_free(&r);
 }
 
+/*
+ * gic v4 (arm64): explain says direct, with the ITS translation, what it means and the counts, and the
+ * target follows the guest's MOVI; the run's balance line and its JSON carry the whole run's count of
+ * direct injections, which the file's `direct == 3` reads.
+ */
+static void test_direct(void **state)
+{
+	struct cli_result r = cli("explain", data("direct.yaml"), "nic0.vector[3]", NULL);
+	assert_int_equal(r.status, 0);
+	assert_contains(r.out, "GSI, route   27: MSI 0x08090040/0x3 with DeviceID 0x18 -> the ITS, EventID 3");
+	assert_contains(r.out, "irqfd        the VFIO trigger is an irqfd on this GSI, paired with the VFIO vector (irq "
+			       "bypass); 3 messages latched straight into the LPI, 0 handed back to the eventfd; its "
+			       "eventfd signalled 0 times so far");
+	assert_contains(r.out, "mode         direct: DeviceID 0x18 EventID 3 -> LPI 8195 on vCPU 0 (the device's message "
+			       "latches the LPI itself: no eventfd, no engine thread)");
+	assert_contains(r.out, "target       vCPU 0, INTID 8195");
+	cli_free(&r);
+	r = cli("run", data("direct.yaml"), NULL);
+	assert_int_equal(r.status, 0);
+	assert_contains(r.out, "; lost 0; direct to LPI 3");
+	cli_free(&r);
+	r = cli("run", "--json", data("direct.yaml"), NULL);
+	assert_int_equal(r.status, 0);
+	struct json_object *doc = json_tokener_parse(r.out);
+	assert_non_null(doc);
+	struct json_object *direct = NULL, *v = NULL;
+	assert_true(json_object_object_get_ex(doc, "direct_lpi", &direct));
+	assert_true(json_object_object_get_ex(direct, "injected", &v));
+	assert_int_equal(json_object_get_uint64(v), 3);
+	assert_true(json_object_object_get_ex(direct, "fallbacks", &v));
+	assert_int_equal(json_object_get_uint64(v), 0);
+	json_object_put(doc);
+	cli_free(&r);
+	/* The same VM on a GICv3 host: software, and the engine's reason in words. */
+	r = cli("explain", data("direct-off.yaml"), "nic0.vector[3]", NULL);
+	assert_int_equal(r.status, 0);
+	assert_contains(r.out, "irqfd        the VFIO trigger is an irqfd on this GSI, paired with the VFIO vector (irq "
+			       "bypass); its eventfd signalled 1 time so far");
+	assert_contains(r.out, "mode         software: direct LPI injection off (KVM_CAP_VIRQ_ARM_DIRECT_LPI): a GICv3 "
+			       "host, so the host signals the trigger eventfd and the engine's irqfd injects through the "
+			       "ITS\n");
+	assert_contains(r.out, "target       vCPU 1, INTID 8195");
+	cli_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -308,6 +353,7 @@ int main(void)
 		cmocka_unit_test(test_trace_is_chrome_trace_json),
 		cmocka_unit_test(test_explain),
 		cmocka_unit_test(test_forwarded),
+		cmocka_unit_test(test_direct),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

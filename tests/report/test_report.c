@@ -432,7 +432,7 @@ static void test_json_document(void **state)
 	struct json_object *doc = render_json(f);
 
 	const char *top[] = { "name", "arch", "vcpus", "run_ns", "elapsed_ns", "sources", "totals",
-			      "balanced", "spurious_eoi", "iommu", "forwarding", "expectations" };
+			      "balanced", "spurious_eoi", "iommu", "forwarding", "direct_lpi", "expectations" };
 	assert_int_equal(json_object_object_length(doc), sizeof(top) / sizeof(top[0]));
 	assert_string_equal(get_str(doc, "name"), "nic-and-legacy");
 	assert_string_equal(get_str(doc, "arch"), "x86_64");
@@ -443,6 +443,7 @@ static void test_json_document(void **state)
 	check_u64_array(get(doc, "spurious_eoi", json_type_array), f->report->spurious_eoi, 2);
 	get(doc, "iommu", json_type_null); /* no device behind the VMM's IOMMU */
 	get(doc, "forwarding", json_type_null); /* no forwarded INTx line */
+	get(doc, "direct_lpi", json_type_null); /* not an arm64 VM on a GICv4 host */
 
 	struct json_object *expect = get(doc, "expectations", json_type_object);
 	assert_int_equal(get_u64(expect, "met"), 2);
@@ -538,6 +539,51 @@ static void test_forwarding_counts(void **state)
 	json_object_put(doc);
 }
 
+/* On a GICv4 host (arm64, gic v4): the whole run's direct LPI injections end the balance line, zeros
+ * included (fallbacks only when there were some), and fill the JSON's "direct_lpi" object. */
+static void test_direct_lpi_counts(void **state)
+{
+	struct fixture *f = *state;
+	struct rendered r;
+
+	f->config.arch = VIRQ_VMM_ARCH_ARM64;
+	f->config.gic_v4 = true;
+	f->meta.arch = "arm64";
+	f->report->direct_lpi = true;
+	f->meta.expectations_total = 0;
+	render_table(f, &r);
+	assert_string_equal(r.lines[2], "nic0      0       irqfd     0      15,012     14,998         14        0     0"
+					"   24 µs   61 µs  1.2 ms");
+	assert_string_equal(r.lines[5], "balance: raised 35,989 = delivered 35,968 + coalesced 21 + pending 0; lost 0;"
+					" direct to LPI 0");
+	free(r.text);
+	f->report->direct_injected = 29989;
+	f->report->direct_fallbacks = 3;
+	render_table(f, &r);
+	assert_string_equal(r.lines[5], "balance: raised 35,989 = delivered 35,968 + coalesced 21 + pending 0; lost 0;"
+					" direct to LPI 29,989 (fell back 3)");
+	free(r.text);
+	/* after the forwarded lines' counts when a VM has both */
+	f->config.devices[1].delivery = VIRQ_VMM_DELIVERY_FORWARDED;
+	f->report->forwarding = true;
+	f->report->fwd_completions = 6000;
+	f->meta.expectations_total = 2;
+	f->meta.expectations_met = 2;
+	render_table(f, &r);
+	assert_string_equal(r.lines[5], "balance: raised 35,989 = delivered 35,968 + coalesced 21 + pending 0; lost 0;"
+					" forwarded lines completed by the guest 6,000, unmasked by VFIO 0;"
+					" direct to LPI 29,989 (fell back 3)  expectations: 2/2 met");
+	free(r.text);
+
+	struct json_object *doc = render_json(f);
+	get(doc, "iommu", json_type_null);
+	struct json_object *direct = get(doc, "direct_lpi", json_type_object);
+	assert_int_equal(json_object_object_length(direct), 2);
+	assert_int_equal(get_u64(direct, "injected"), 29989);
+	assert_int_equal(get_u64(direct, "fallbacks"), 3);
+	json_object_put(doc);
+}
+
 static void test_json_unbalanced_and_no_samples(void **state)
 {
 	struct fixture *f = *state;
@@ -627,6 +673,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_json_unbalanced_and_no_samples, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_iommu_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forwarding_counts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_direct_lpi_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_json_escapes_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_progress, setup, teardown),
 	};

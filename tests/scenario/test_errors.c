@@ -38,6 +38,9 @@
 /* One forwarded INTx device (lines 3-4), for arm64 cases. */
 #define FWD "devices:\n  - { name: l0, pci: 00:04.0, intx: { pin: A }, delivery: forwarded }\n"
 
+/* One MSI-X device delivering through irqfds (line 3), for gic v4 cases. */
+#define DIRECT_NIC "devices: [ { name: n, pci: 00:03.0, msix: { vectors: 2 } } ]\n"
+
 /* What a file needs besides vm, for cases about vm. */
 #define ONE_DEVICE "devices: [ { name: n, pci: 00:01.0, intx: { pin: A } } ]\nrun: 1s\n"
 
@@ -91,6 +94,21 @@ static const struct error_case cases[] = {
 	  "t.yaml:12:13: pin: 'E' is not one of: A, B, C, D" },
 	{ "bad driver", HEAD "guest:\n  - { device: nic0, driver: e1000 }\nrun: 1s\n",
 	  "t.yaml:11:21: driver: 'e1000' is not one of: nic, intx, intx-no-ack" },
+	{ "bad gic", "name: t\nvm: { arch: arm64, vcpus: 2, gic: v5 }\n" ONE_DEVICE,
+	  "t.yaml:2:30: gic: 'v5' is not one of: v3, v4" },
+	{ "gic as a number", "name: t\nvm:\n  arch: arm64\n  gic: 4\n" ONE_DEVICE,
+	  "t.yaml:4:3: gic: '4' is not one of: v3, v4" },
+	{ "gic v4 on x86_64", "name: t\nvm: { arch: x86_64, gic: v4 }\n" ONE_DEVICE,
+	  "t.yaml:2:21: gic applies to arm64 VMs (this one is x86_64, with a local APIC and an IOAPIC; its MSIs skip "
+	  "the eventfd with delivery posted)" },
+	{ "gic v3 on the default arch", "name: t\nvm:\n  vcpus: 2\n  gic: v3\n" ONE_DEVICE,
+	  "t.yaml:4:3: gic applies to arm64 VMs (this one is x86_64, with a local APIC and an IOAPIC; its MSIs skip "
+	  "the eventfd with delivery posted)" },
+	{ "gic before arch", "name: t\nvm:\n  gic: v4\n  vcpus: 1\n" ONE_DEVICE,
+	  "t.yaml:3:3: gic applies to arm64 VMs (this one is x86_64, with a local APIC and an IOAPIC; its MSIs skip "
+	  "the eventfd with delivery posted)" },
+	{ "unknown vm key", "name: t\nvm: { arch: arm64, gicv4: true }\n" ONE_DEVICE,
+	  "t.yaml:2:20: unknown key 'gicv4' in vm (expected one of: arch, vcpus, halt_poll, msix_table, gic)" },
 	{ "arm64 spurious_eoi", "name: t\nvm:\n  arch: arm64\n" ONE_DEVICE "expect:\n  - spurious_eoi == 0\n",
 	  "t.yaml:7:5: expectation 'spurious_eoi == 0': spurious_eoi is not measured on arm64 (it counts local APIC "
 	  "EOIs); use the sources' handler_runs and delivered instead" },
@@ -238,7 +256,7 @@ static const struct error_case cases[] = {
 	{ "unknown field", HEAD "run: 1s\nexpect: [ lots == 0 ]\n",
 	  "t.yaml:11:11: expectation 'lots == 0': unknown field 'lots' (expected one of: raised, delivered, coalesced, "
 	  "pending, lost, stale, handler_runs, vcpu[N], latency.p50, latency.p99, latency.max, balanced, spurious_eoi, "
-	  "posted, remapped, direct_completions, vfio_unmasks, or DEVICE.<field>)" },
+	  "posted, remapped, direct_completions, vfio_unmasks, direct, or DEVICE.<field>)" },
 	{ "posted without an IOMMU", HEAD "run: 1s\nexpect:\n  - posted > 0\n",
 	  "t.yaml:12:5: expectation 'posted > 0': posted counts messages the IOMMU posted, and no device here is behind "
 	  "one (give a device delivery posted or remapped)" },
@@ -246,6 +264,27 @@ static const struct error_case cases[] = {
 	  "  - direct_completions > 0\n",
 	  "t.yaml:6:5: expectation 'direct_completions > 0': direct_completions counts what happened to forwarded INTx "
 	  "lines, and no device here is forwarded (give an arm64 INTx device delivery forwarded)" },
+	{ "direct on gic v3", "name: t\nvm: { arch: arm64 }\n" DIRECT_NIC "run: 1s\nexpect:\n  - direct > 0\n",
+	  "t.yaml:6:5: expectation 'direct > 0': direct counts MSIs injected straight into LPIs, and this VM's GIC is "
+	  "a v3 (set vm.gic: v4)" },
+	{ "direct on explicit gic v3", "name: t\nvm: { arch: arm64, gic: v3 }\n" DIRECT_NIC "run: 1s\nexpect: direct\n",
+	  "t.yaml:5:1: expectation 'direct': direct counts MSIs injected straight into LPIs, and this VM's GIC is a v3 "
+	  "(set vm.gic: v4)" },
+	{ "direct on x86_64", HEAD "run: 1s\nexpect:\n  - direct >= 1\n",
+	  "t.yaml:12:5: expectation 'direct >= 1': direct counts MSIs an arm64 VM's GICv4 injects straight into LPIs, "
+	  "and this VM is x86_64 (its counterpart is posted, with delivery posted)" },
+	{ "direct without an irqfd device", "name: t\nvm: { arch: arm64, gic: v4 }\n" FWD "run: 1s\nexpect:\n"
+	  "  - direct > 0\n",
+	  "t.yaml:7:5: expectation 'direct > 0': direct counts MSIs injected straight into LPIs, and no device here "
+	  "delivers MSI-X through irqfds (give an MSI-X device delivery irqfd)" },
+	{ "direct without an irqfd device (userspace)", "name: t\nvm: { arch: arm64, gic: v4 }\ndevices:\n"
+	  "  - { name: n, pci: 00:03.0, msix: { vectors: 2 }, delivery: userspace }\nrun: 1s\nexpect:\n  - direct > 0\n",
+	  "t.yaml:7:5: expectation 'direct > 0': direct counts MSIs injected straight into LPIs, and no device here "
+	  "delivers MSI-X through irqfds (give an MSI-X device delivery irqfd)" },
+	{ "direct per device", "name: t\nvm: { arch: arm64, gic: v4 }\n" DIRECT_NIC "run: 1s\nexpect:\n"
+	  "  - n.direct > 0\n",
+	  "t.yaml:6:5: expectation 'n.direct > 0': unknown field 'direct' (expected one of: raised, delivered, "
+	  "coalesced, pending, lost, stale, handler_runs, vcpu[N], latency.p50, latency.p99, latency.max, balanced)" },
 	{ "vfio_unmasks per device", "name: t\nvm: { arch: arm64 }\n" FWD "run: 1s\nexpect:\n  - l0.vfio_unmasks == 0\n",
 	  "t.yaml:7:5: expectation 'l0.vfio_unmasks == 0': unknown field 'vfio_unmasks' (expected one of: raised, "
 	  "delivered, coalesced, pending, lost, stale, handler_runs, vcpu[N], latency.p50, latency.p99, latency.max, "

@@ -250,6 +250,27 @@ static void test_forwarding_counts(void **state)
 	check(f, "not vfio_unmasks", 0, "got 3");
 }
 
+/* direct reads the whole run's count of MSIs latched straight into LPIs (arm64, gic v4). */
+static void test_direct_counts(void **state)
+{
+	struct fixture *f = *state;
+	f->sc->vmm.arch = VIRQ_VMM_ARCH_ARM64;
+	f->sc->vmm.gic_v4 = true;
+	f->report->direct_lpi = true;
+	f->report->direct_injected = 1000;
+	f->report->direct_fallbacks = 2;
+	check(f, "direct >= 1k", 1, "got 1000");
+	check(f, "direct", 1, "got 1000");
+	check(f, "direct > 1000", 0, "got 1000");
+	f->report->direct_injected = 0;
+	check(f, "not direct", 1, "got 0");
+	/* not to be confused with the forwarded lines' direct_completions */
+	f->sc->vmm.devices[1].delivery = VIRQ_VMM_DELIVERY_FORWARDED;
+	f->report->fwd_completions = 7;
+	check(f, "direct_completions == 7", 1, "got 7");
+	check(f, "direct == 0", 1, "got 0");
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -257,7 +278,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_totals),      T(test_device_and_source), T(test_latency),     T(test_comparisons),
 		T(test_bare_and_not), T(test_balanced),         T(test_missing_row), T(test_file_lines),
-		T(test_iommu_counts), T(test_forwarding_counts),
+		T(test_iommu_counts), T(test_forwarding_counts), T(test_direct_counts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

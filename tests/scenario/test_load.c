@@ -301,13 +301,54 @@ static void test_forwarded(void **state)
 	virq_scenario_free(sc);
 }
 
+/*
+ * vm.gic: v3 (the default, also when written) or v4 on arm64, which sets gic_v4 (the VMM enables
+ * KVM_CAP_VIRQ_ARM_DIRECT_LPI); the whole-report field direct, which counts direct injections, accepted
+ * with v4 and an irqfd MSI-X device.
+ */
+static void test_gic(void **state)
+{
+	static const char v4[] = "name: g\nvm: { arch: arm64, vcpus: 2, gic: v4 }\n"
+	                         "devices:\n  - { name: nic0, pci: 00:03.0, msix: { vectors: 8 },\n"
+	                         "      traffic: { pattern: fixed, rate: 1k/s } }\n"
+	                         "guest:\n  - { device: nic0, retarget: every 50ms }\n"
+	                         "run: 1s\nexpect: [ direct >= 100, lost == 0 ]\n";
+	static const char v3[] = "name: g\nvm:\n  arch: arm64\n  gic: v3\n"
+	                         "devices: [ { name: nic0, pci: 00:03.0, msix: { vectors: 1 } } ]\nrun: 1s\n";
+	static const char none[] = "name: g\nvm: { arch: arm64 }\n"
+	                           "devices: [ { name: nic0, pci: 00:03.0, msix: { vectors: 1 } } ]\nrun: 1s\n";
+	struct virq_scenario *sc = NULL;
+	char err[512] = "";
+	(void)state;
+	if (virq_scenario_load_text("g.yaml", v4, strlen(v4), &sc, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_int_equal(sc->vmm.arch, VIRQ_VMM_ARCH_ARM64);
+	assert_true(sc->vmm.gic_v4);
+	assert_int_equal(sc->vmm.devices[0].delivery, VIRQ_VMM_DELIVERY_IRQFD);
+	assert_int_equal(sc->nexpects, 2);
+	assert_int_equal(sc->expects[0].field, VIRQ_SCENARIO_FIELD_DIRECT);
+	assert_int_equal(sc->expects[0].scope, VIRQ_SCENARIO_SCOPE_ALL);
+	assert_int_equal(sc->expects[0].cmp, VIRQ_SCENARIO_CMP_GE);
+	assert_int_equal(sc->expects[0].value, 100);
+	virq_scenario_free(sc);
+	if (virq_scenario_load_text("g.yaml", v3, strlen(v3), &sc, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_int_equal(sc->vmm.arch, VIRQ_VMM_ARCH_ARM64);
+	assert_false(sc->vmm.gic_v4);
+	virq_scenario_free(sc);
+	if (virq_scenario_load_text("g.yaml", none, strlen(none), &sc, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_false(sc->vmm.gic_v4);
+	virq_scenario_free(sc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_default),      cmocka_unit_test(test_example_file), cmocka_unit_test(test_steps_file),
 		cmocka_unit_test(test_missing_file), cmocka_unit_test(test_broken_file),  cmocka_unit_test(test_text_length),
 		cmocka_unit_test(test_arm64),        cmocka_unit_test(test_posted_and_remapped),
-		cmocka_unit_test(test_forwarded),
+		cmocka_unit_test(test_forwarded),    cmocka_unit_test(test_gic),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,8 +3,9 @@
  * explain.c - `virq explain [FILE] [SOURCE...]`: boot a scenario (the embedded default without a file),
  * play its scripted steps without the traffic, and print for each source how an interrupt travels:
  * table entry -> GSI -> route -> (IRTE) -> irqfd -> delivery mode (and why) -> target vCPU and vector. The
- * mode of an irqfd is the engine's irq-bypass decision: posted, remapped, or software; an INTx line on
- * arm64 is forwarded when the host says so, with the host's counts of who completed it.
+ * mode of an irqfd is the engine's irq-bypass decision: posted, remapped, direct (arm64 with gic v4: the
+ * device's message latches the LPI itself) or software; an INTx line on arm64 is forwarded when the host
+ * says so, with the host's counts of who completed it.
  * SOURCE is DEVICE (all its sources), DEVICE.vector[K] or DEVICE.intx.
  */
 #define _GNU_SOURCE
@@ -24,15 +25,16 @@ static void explain_usage(FILE *out)
 		"Boot the scenario (the embedded default without a file), play its steps without traffic, and\n"
 		"print for each source how its interrupts reach the guest: the MSI-X table entry as the guest\n"
 		"programmed it, the GSI and route the VMM gave it, its IRTE when the device is behind the IOMMU,\n"
-		"the irqfd, the delivery mode (posted, remapped, forwarded, software or userspace) and why, what\n"
-		"the host's INTx line did so far, and the vCPU and vector (or GIC INTID) it lands on. SOURCE is\n"
-		"DEVICE, DEVICE.vector[K] or DEVICE.intx; without one, every source of every device.\n"
+		"the irqfd, the delivery mode (posted, remapped, direct, forwarded, software or userspace) and\n"
+		"why, what the host's INTx line did so far, and the vCPU and vector (or GIC INTID) it lands on.\n"
+		"SOURCE is DEVICE, DEVICE.vector[K] or DEVICE.intx; without one, every source of every device.\n"
 		"\n"
 		"examples:\n"
 		"  virq explain\n"
 		"  virq explain examples/masked-vectors.yaml nic0.vector[1]\n"
 		"  virq explain examples/posted-retarget-16.yaml nic0.vector[3]\n"
 		"  virq explain examples/arm64-forwarded-intx.yaml legacy0.intx\n"
+		"  virq explain examples/arm64-its-direct.yaml nic0.vector[3]\n"
 		"  virq explain examples/many-devices.yaml slow0 legacy1\n");
 }
 
@@ -81,9 +83,18 @@ static void explain_print(const struct virq_scenario *sc, const struct virq_vmm_
 		if (e->irte_index >= 0) /* behind the VMM's IOMMU: the message is a handle into its table */
 			printf("  IRTE         %d of the VMM's IOMMU (the device sends a remappable message with this "
 			       "handle)\n", e->irte_index);
-		if (e->irqfd && e->irte_index >= 0)
+		const char *times = e->irqfd_signals == 1 ? "time" : "times";
+		if (e->irqfd && e->paired && sc->vmm.gic_v4)
+			/* A GICv4 host: what went straight into the LPI, and what still took the eventfd. */
 			printf("  irqfd        the VFIO trigger is an irqfd on this GSI, paired with the VFIO vector (irq "
-			       "bypass); its eventfd signalled %llu times so far\n", (unsigned long long)e->irqfd_signals);
+			       "bypass); %llu message%s latched straight into the LPI, %llu handed back to the eventfd; "
+			       "its eventfd signalled %llu %s so far\n", (unsigned long long)e->direct_injected,
+			       e->direct_injected == 1 ? "" : "s", (unsigned long long)e->direct_fallbacks,
+			       (unsigned long long)e->irqfd_signals, times);
+		else if (e->irqfd && (e->irte_index >= 0 || e->paired))
+			printf("  irqfd        the VFIO trigger is an irqfd on this GSI, paired with the VFIO vector (irq "
+			       "bypass); its eventfd signalled %llu %s so far\n", (unsigned long long)e->irqfd_signals,
+			       times);
 		else
 			printf("  irqfd        %s\n", e->irqfd ? "the VFIO trigger is an irqfd on this GSI"
 						       : "none: the VMM reads the VFIO trigger");
