@@ -325,6 +325,12 @@ static inline void *arm_vcpu_main(void *arg)
 	struct arm_vcpu_thread *vt = arg;
 	for (;;) {
 		if (virq_ioctl(vt->fd, KVM_RUN, 0) < 0) {
+			/* EBUSY: a test's program load or all-vCPU attribute access held the vCPU for a moment
+			 * (virq refuses concurrent vCPU ioctls where KVM would make them wait): try again. */
+			if (errno == EBUSY && !__atomic_load_n(&vt->run->immediate_exit, __ATOMIC_RELAXED)) {
+				usleep(100);
+				continue;
+			}
 			vt->last_errno = errno;
 			return NULL;
 		}

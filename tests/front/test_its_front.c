@@ -573,9 +573,12 @@ static void test_its_ioctls_busy_while_a_vcpu_runs(void **state)
 	char *p = idle_program();
 	assert_int_equal(virq_guest_load(a.vcpu[0], p), 0);
 	arm_vcpu_start(&vt, a.vcpu[0]);
-	/* KVM_RUN holds the vCPU until it is stopped; wait until a load fails for that reason. */
-	while (virq_guest_load(a.vcpu[0], p) == 0)
+	/* KVM_RUN holds the vCPU until it is stopped; wait until a load fails for that reason (bounded: a
+	 * vCPU thread that left KVM_RUN early must fail the test, not hang it). */
+	int tries = 0;
+	while (virq_guest_load(a.vcpu[0], p) == 0 && ++tries < 10000)
 		usleep(1000);
+	assert_true(tries < 10000);
 	assert_int_equal(errno, EBUSY);
 	assert_fails(arm_get_attr(a.its, KVM_DEV_ARM_VGIC_GRP_ITS_REGS, 0x80, &v), EBUSY);
 	assert_fails(arm_set_attr(a.its, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_ITS_SAVE_TABLES, NULL), EBUSY);
