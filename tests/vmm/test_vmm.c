@@ -18,8 +18,7 @@
 #include <cmocka.h>
 
 #include "vmm/vmm.h"
-
-#define SETTLE_NS 2000000000ull
+#include "vmm_fixture.h"
 
 static enum virq_vmm_arch arm64 = VIRQ_VMM_ARCH_ARM64;
 
@@ -75,36 +74,9 @@ static void count_event(void *ctx, const struct virq_vmm_event *event)
 
 static struct virq_vmm *vmm_started(const struct virq_vmm_config *cfg)
 {
-	struct virq_vmm *vmm;
-	char err[256] = "";
-	int ret = virq_vmm_create(cfg, &vmm, err, sizeof(err));
-
-	if (ret < 0)
-		fail_msg("virq_vmm_create: %s", err);
 	for (unsigned i = 0; i <= VIRQ_VMM_EVENT_ROUTE; i++)
 		events[i] = 0;
-	virq_vmm_set_event_handler(vmm, count_event, NULL);
-	ret = virq_vmm_start(vmm);
-	if (ret < 0)
-		fail_msg("virq_vmm_start: %d (%s)", ret, virq_vmm_failure(vmm) ? virq_vmm_failure(vmm) : "-");
-	return vmm;
-}
-
-static const struct virq_vmm_source_report *row(const struct virq_vmm_report *r, unsigned device, unsigned source)
-{
-	for (unsigned i = 0; i < r->nsources; i++)
-		if (r->sources[i].device == device && r->sources[i].source == source)
-			return &r->sources[i];
-	fail_msg("no row for device %u source %u", device, source);
-	return NULL;
-}
-
-static struct virq_vmm_report *settled_report(struct virq_vmm *vmm)
-{
-	assert_int_equal(virq_vmm_settle(vmm, SETTLE_NS), 0);
-	struct virq_vmm_report *r = virq_vmm_report(vmm);
-	assert_non_null(r);
-	return r;
+	return vmm_boot(cfg, count_event);
 }
 
 /* Each vector is delivered once, on the vCPU its entry names; INTx once through the resample path. */
@@ -117,10 +89,10 @@ static void test_each_source_once_on_its_vcpu(void **state)
 	for (unsigned k = 0; k < 4; k++)
 		assert_int_equal(virq_vmm_raise(vmm, 0, k), 0);
 	assert_int_equal(virq_vmm_raise(vmm, 1, 0), 0);
-	struct virq_vmm_report *r = settled_report(vmm);
+	struct virq_vmm_report *r = vmm_settled_report(vmm);
 	assert_int_equal(r->nsources, 5);
 	for (unsigned k = 0; k < 4; k++) {
-		const struct virq_vmm_source_report *s = row(r, 0, k);
+		const struct virq_vmm_source_report *s = vmm_row(r, 0, k);
 		assert_int_equal(s->raised, 1);
 		assert_int_equal(s->delivered, 1);
 		assert_int_equal(s->lost, 0);
@@ -128,7 +100,7 @@ static void test_each_source_once_on_its_vcpu(void **state)
 		assert_int_equal(s->per_vcpu[1 - k % 2], 0);
 		assert_true(s->max_ns > 0);
 	}
-	const struct virq_vmm_source_report *intx = row(r, 1, 0);
+	const struct virq_vmm_source_report *intx = vmm_row(r, 1, 0);
 	assert_true(intx->intx);
 	assert_int_equal(intx->delivered, 1);
 	assert_int_equal(intx->handler_runs, 1);
@@ -162,18 +134,18 @@ static void check_masked_vector_pends_then_delivers_once(void **state, bool tabl
 	assert_int_equal(virq_vmm_guest_action(vmm, 0), 0);
 	assert_int_equal(virq_vmm_raise(vmm, 0, 2), 0);
 	assert_int_equal(virq_vmm_raise(vmm, 0, 2), 0);
-	struct virq_vmm_report *r = settled_report(vmm);
-	assert_int_equal(row(r, 0, 2)->raised, 2);
-	assert_int_equal(row(r, 0, 2)->pending, 1);
-	assert_int_equal(row(r, 0, 2)->coalesced, 1);
-	assert_int_equal(row(r, 0, 2)->delivered, 0);
+	struct virq_vmm_report *r = vmm_settled_report(vmm);
+	assert_int_equal(vmm_row(r, 0, 2)->raised, 2);
+	assert_int_equal(vmm_row(r, 0, 2)->pending, 1);
+	assert_int_equal(vmm_row(r, 0, 2)->coalesced, 1);
+	assert_int_equal(vmm_row(r, 0, 2)->delivered, 0);
 	free(r);
 	assert_int_equal(virq_vmm_guest_action(vmm, 1), 0);
-	r = settled_report(vmm);
-	assert_int_equal(row(r, 0, 2)->pending, 0);
-	assert_int_equal(row(r, 0, 2)->delivered, 1);
-	assert_int_equal(row(r, 0, 2)->handler_runs, 1);
-	assert_int_equal(row(r, 0, 2)->lost, 0);
+	r = vmm_settled_report(vmm);
+	assert_int_equal(vmm_row(r, 0, 2)->pending, 0);
+	assert_int_equal(vmm_row(r, 0, 2)->delivered, 1);
+	assert_int_equal(vmm_row(r, 0, 2)->handler_runs, 1);
+	assert_int_equal(vmm_row(r, 0, 2)->lost, 0);
 	free(r);
 	virq_vmm_destroy(vmm);
 }
@@ -229,11 +201,11 @@ static uint64_t exits_for_mask_and_unmask(void **state, bool table_in_vmm)
 	config_default(&cfg, state);
 	cfg.msix_table_in_vmm = table_in_vmm;
 	struct virq_vmm *vmm = vmm_started(&cfg);
-	struct virq_vmm_report *before = settled_report(vmm);
+	struct virq_vmm_report *before = vmm_settled_report(vmm);
 
 	assert_int_equal(virq_vmm_guest_action(vmm, 0), 0);
 	assert_int_equal(virq_vmm_guest_action(vmm, 1), 0);
-	struct virq_vmm_report *after = settled_report(vmm);
+	struct virq_vmm_report *after = vmm_settled_report(vmm);
 	uint64_t exits = after->exits - before->exits;
 	free(before);
 	free(after);
@@ -257,14 +229,14 @@ static void test_retarget_moves_the_handler(void **state)
 	struct virq_vmm *vmm = vmm_started(&cfg);
 
 	assert_int_equal(virq_vmm_raise(vmm, 0, 3), 0);
-	free(settled_report(vmm));
+	free(vmm_settled_report(vmm));
 	assert_int_equal(virq_vmm_guest_action(vmm, 2), 0);
 	assert_int_equal(virq_vmm_raise(vmm, 0, 3), 0);
-	struct virq_vmm_report *r = settled_report(vmm);
-	assert_int_equal(row(r, 0, 3)->per_vcpu[1], 1);
-	assert_int_equal(row(r, 0, 3)->per_vcpu[0], 1);
-	assert_int_equal(row(r, 0, 3)->stale, 0);
-	assert_int_equal(row(r, 0, 3)->lost, 0);
+	struct virq_vmm_report *r = vmm_settled_report(vmm);
+	assert_int_equal(vmm_row(r, 0, 3)->per_vcpu[1], 1);
+	assert_int_equal(vmm_row(r, 0, 3)->per_vcpu[0], 1);
+	assert_int_equal(vmm_row(r, 0, 3)->stale, 0);
+	assert_int_equal(vmm_row(r, 0, 3)->lost, 0);
 	free(r);
 	virq_vmm_destroy(vmm);
 }
@@ -279,15 +251,15 @@ static void test_retarget_keeps_a_masked_vector_masked(void **state)
 	assert_int_equal(virq_vmm_guest_action(vmm, 0), 0); /* mask v2 */
 	assert_int_equal(virq_vmm_guest_action(vmm, 3), 0); /* move v2 to vCPU 1 */
 	assert_int_equal(virq_vmm_raise(vmm, 0, 2), 0);
-	struct virq_vmm_report *r = settled_report(vmm);
-	assert_int_equal(row(r, 0, 2)->pending, 1);
-	assert_int_equal(row(r, 0, 2)->delivered, 0);
+	struct virq_vmm_report *r = vmm_settled_report(vmm);
+	assert_int_equal(vmm_row(r, 0, 2)->pending, 1);
+	assert_int_equal(vmm_row(r, 0, 2)->delivered, 0);
 	free(r);
 	assert_int_equal(virq_vmm_guest_action(vmm, 1), 0); /* unmask: delivered once, on the new vCPU */
-	r = settled_report(vmm);
-	assert_int_equal(row(r, 0, 2)->delivered, 1);
-	assert_int_equal(row(r, 0, 2)->per_vcpu[1], 1);
-	assert_int_equal(row(r, 0, 2)->stale, 0);
+	r = vmm_settled_report(vmm);
+	assert_int_equal(vmm_row(r, 0, 2)->delivered, 1);
+	assert_int_equal(vmm_row(r, 0, 2)->per_vcpu[1], 1);
+	assert_int_equal(vmm_row(r, 0, 2)->stale, 0);
 	free(r);
 	virq_vmm_destroy(vmm);
 }
@@ -302,10 +274,10 @@ static void test_intx_without_ack_refires(void **state)
 
 	for (unsigned i = 0; i < 3; i++) {
 		assert_int_equal(virq_vmm_raise(vmm, 1, 0), 0);
-		free(settled_report(vmm));
+		free(vmm_settled_report(vmm));
 	}
-	struct virq_vmm_report *r = settled_report(vmm);
-	const struct virq_vmm_source_report *s = row(r, 1, 0);
+	struct virq_vmm_report *r = vmm_settled_report(vmm);
+	const struct virq_vmm_source_report *s = vmm_row(r, 1, 0);
 	assert_int_equal(s->raised, 3);
 	assert_int_equal(s->delivered, 3);
 	assert_true(s->handler_runs >= 4); /* at least every other run re-fired */
@@ -324,9 +296,9 @@ static void test_userspace_delivery(void **state)
 
 	for (unsigned i = 0; i < 50; i++)
 		assert_int_equal(virq_vmm_raise(vmm, 0, i % 4), 0);
-	struct virq_vmm_report *r = settled_report(vmm);
+	struct virq_vmm_report *r = vmm_settled_report(vmm);
 	for (unsigned k = 0; k < 4; k++) {
-		const struct virq_vmm_source_report *s = row(r, 0, k);
+		const struct virq_vmm_source_report *s = vmm_row(r, 0, k);
 		assert_int_equal(s->raised, s->delivered + s->coalesced);
 		assert_int_equal(s->lost, 0);
 		assert_int_equal(s->stale, 0); /* the entry is the route: its vCPU is the right one */
@@ -361,9 +333,9 @@ static void test_rotations_move_every_vector(void **state)
 			assert_int_equal(virq_vmm_guest_action(vmm, r % 3), 0); /* rotation r: vector k -> k + r */
 		for (unsigned k = 0; k < 64; k++)
 			assert_int_equal(virq_vmm_raise(vmm, 0, k), 0);
-		struct virq_vmm_report *rep = settled_report(vmm);
+		struct virq_vmm_report *rep = vmm_settled_report(vmm);
 		for (unsigned k = 0; k < 64; k++) {
-			const struct virq_vmm_source_report *s = row(rep, 0, k);
+			const struct virq_vmm_source_report *s = vmm_row(rep, 0, k);
 			assert_int_equal(s->delivered, r + 1);
 			assert_int_equal(s->per_vcpu[(k + r) % 3], r < 3 ? 1 : 2);
 			assert_int_equal(s->stale, 0);

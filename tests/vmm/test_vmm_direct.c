@@ -21,8 +21,8 @@
 #include <cmocka.h>
 
 #include "vmm/vmm.h"
+#include "vmm_fixture.h"
 
-#define SETTLE_NS 2000000000ull
 #define DIRECT_WHY "(the device's message latches the LPI itself: no eventfd, no engine thread)"
 
 /*
@@ -55,55 +55,21 @@ static void config_direct(struct virq_vmm_config *cfg, bool gic_v4)
 	cfg->actions[2] = (struct virq_vmm_action){ .kind = VIRQ_VMM_ACTION_UNMASK, .device = 0, .vector = 2 };
 }
 
-static struct virq_vmm *vmm_started(const struct virq_vmm_config *cfg)
+/* The one device's vector @k. */
+static const struct virq_vmm_source_report *row(const struct virq_vmm_report *r, unsigned k)
 {
-	struct virq_vmm *vmm;
-	char err[256] = "";
-	int ret = virq_vmm_create(cfg, &vmm, err, sizeof(err));
-
-	if (ret < 0)
-		fail_msg("virq_vmm_create: %s", err);
-	ret = virq_vmm_start(vmm);
-	if (ret < 0)
-		fail_msg("virq_vmm_start: %d (%s)", ret, virq_vmm_failure(vmm) ? virq_vmm_failure(vmm) : "-");
-	return vmm;
-}
-
-static const struct virq_vmm_source_report *row(const struct virq_vmm_report *r, unsigned source)
-{
-	for (unsigned i = 0; i < r->nsources; i++)
-		if (r->sources[i].device == 0 && r->sources[i].source == source)
-			return &r->sources[i];
-	fail_msg("no row for source %u", source);
-	return NULL;
-}
-
-static struct virq_vmm_report *settled_report(struct virq_vmm *vmm)
-{
-	assert_int_equal(virq_vmm_settle(vmm, SETTLE_NS), 0);
-	struct virq_vmm_report *r = virq_vmm_report(vmm);
-	assert_non_null(r);
-	return r;
+	return vmm_row(r, 0, k);
 }
 
 /* Raise vector @k and wait until it is delivered (one message at a time: nothing coalesces). */
 static void raise_one(struct virq_vmm *vmm, unsigned k)
 {
-	assert_int_equal(virq_vmm_raise(vmm, 0, k), 0);
-	assert_int_equal(virq_vmm_settle(vmm, SETTLE_NS), 0);
+	vmm_raise_settled(vmm, 0, k);
 }
 
 static struct virq_vmm_explanation explain(struct virq_vmm *vmm, unsigned k)
 {
-	struct virq_vmm_explanation e;
-	assert_int_equal(virq_vmm_explain(vmm, 0, k, &e), 0);
-	return e;
-}
-
-static void assert_contains(const char *text, const char *part)
-{
-	if (!strstr(text, part))
-		fail_msg("\"%s\" does not contain \"%s\"", text, part);
+	return vmm_explanation(vmm, 0, k);
 }
 
 /*
@@ -116,7 +82,7 @@ static void test_direct_delivery(void **state)
 	(void)state;
 	struct virq_vmm_config cfg;
 	config_direct(&cfg, true);
-	struct virq_vmm *vmm = vmm_started(&cfg);
+	struct virq_vmm *vmm = vmm_boot(&cfg, NULL);
 	const unsigned n = 20;
 
 	for (unsigned k = 0; k < 4; k++) {
@@ -139,7 +105,7 @@ static void test_direct_delivery(void **state)
 	for (unsigned i = 0; i < n; i++)
 		raise_one(vmm, 1);
 
-	struct virq_vmm_report *r = settled_report(vmm);
+	struct virq_vmm_report *r = vmm_settled_report(vmm);
 	const struct virq_vmm_source_report *s = row(r, 1);
 	assert_int_equal(s->raised, n);
 	assert_int_equal(s->delivered, n);
@@ -173,7 +139,7 @@ static void test_movi_and_mask(void **state)
 	(void)state;
 	struct virq_vmm_config cfg;
 	config_direct(&cfg, true);
-	struct virq_vmm *vmm = vmm_started(&cfg);
+	struct virq_vmm *vmm = vmm_boot(&cfg, NULL);
 
 	raise_one(vmm, 1);
 	uint64_t posts = explain(vmm, 1).bypass_posts;
@@ -185,7 +151,7 @@ static void test_movi_and_mask(void **state)
 	assert_int_equal(e.bypass_posts, posts); /* the target lives in the LPI: nothing to re-program */
 	raise_one(vmm, 1);
 	raise_one(vmm, 1);
-	struct virq_vmm_report *r = settled_report(vmm);
+	struct virq_vmm_report *r = vmm_settled_report(vmm);
 	assert_int_equal(row(r, 1)->per_vcpu[1], 1);
 	assert_int_equal(row(r, 1)->per_vcpu[0], 2);
 	assert_int_equal(row(r, 1)->stale, 0);
@@ -200,13 +166,13 @@ static void test_movi_and_mask(void **state)
 	assert_contains(e.why, "; held now: the entry is masked");
 	assert_int_equal(e.target_vcpu, -1);
 	assert_int_equal(virq_vmm_raise(vmm, 0, 2), 0);
-	r = settled_report(vmm);
+	r = vmm_settled_report(vmm);
 	assert_int_equal(row(r, 2)->pending, 1);
 	assert_int_equal(row(r, 2)->delivered, 0);
 	assert_int_equal(r->direct_injected, 3);
 	free(r);
 	assert_int_equal(virq_vmm_guest_action(vmm, 2), 0);
-	r = settled_report(vmm);
+	r = vmm_settled_report(vmm);
 	assert_int_equal(row(r, 2)->delivered, 1);
 	assert_int_equal(row(r, 2)->pending, 0);
 	free(r);
@@ -217,7 +183,7 @@ static void test_movi_and_mask(void **state)
 	e = explain(vmm, 2);
 	assert_int_equal(e.direct_injected, 1);
 	assert_int_equal(e.irqfd_signals, 1);
-	r = settled_report(vmm);
+	r = vmm_settled_report(vmm);
 	assert_int_equal(r->direct_injected, 4);
 	assert_int_equal(row(r, 2)->delivered, 2);
 	assert_true(row(r, 2)->lost == 0 && row(r, 1)->lost == 0);
@@ -235,7 +201,7 @@ static void test_table_in_vmm_keeps_counts(void **state)
 	struct virq_vmm_config cfg;
 	config_direct(&cfg, true);
 	cfg.msix_table_in_vmm = true;
-	struct virq_vmm *vmm = vmm_started(&cfg);
+	struct virq_vmm *vmm = vmm_boot(&cfg, NULL);
 
 	assert_string_equal(explain(vmm, 2).mode, "direct");
 	assert_false(explain(vmm, 2).table_in_engine);
@@ -246,7 +212,7 @@ static void test_table_in_vmm_keeps_counts(void **state)
 	assert_false(e.irqfd);
 	assert_string_equal(e.mode, "software");
 	assert_contains(e.why, "no irqfd while the entry is masked");
-	struct virq_vmm_report *r = settled_report(vmm);
+	struct virq_vmm_report *r = vmm_settled_report(vmm);
 	assert_int_equal(r->direct_injected, 5);
 	free(r);
 	assert_int_equal(virq_vmm_raise(vmm, 0, 2), 0); /* into the virtual PBA */
@@ -255,7 +221,7 @@ static void test_table_in_vmm_keeps_counts(void **state)
 	assert_string_equal(explain(vmm, 2).mode, "direct");
 	for (unsigned i = 0; i < 5; i++)
 		raise_one(vmm, 2);
-	r = settled_report(vmm);
+	r = vmm_settled_report(vmm);
 	assert_int_equal(row(r, 2)->raised, 11);
 	assert_int_equal(row(r, 2)->delivered, 11);
 	assert_int_equal(row(r, 2)->lost, 0);
@@ -277,12 +243,12 @@ static void test_direct_under_traffic(void **state)
 	cfg.nactions = 0;
 	cfg.devices[0].retarget_ns = 10000000;
 	cfg.devices[0].traffic = (struct virq_traffic){ .pattern = VIRQ_TRAFFIC_POISSON, .rate = 20000, .seed = 5 };
-	struct virq_vmm *vmm = vmm_started(&cfg);
+	struct virq_vmm *vmm = vmm_boot(&cfg, NULL);
 
 	assert_int_equal(virq_vmm_traffic_start(vmm), 0);
 	nanosleep(&(struct timespec){ .tv_nsec = 300000000 }, NULL);
 	virq_vmm_traffic_stop(vmm);
-	struct virq_vmm_report *r = settled_report(vmm);
+	struct virq_vmm_report *r = vmm_settled_report(vmm);
 	uint64_t delivered = 0, runs[2] = { 0, 0 };
 	for (unsigned k = 0; k < 4; k++) {
 		const struct virq_vmm_source_report *s = row(r, k);
@@ -315,7 +281,7 @@ static void test_gic_v3_is_software(void **state)
 	(void)state;
 	struct virq_vmm_config cfg;
 	config_direct(&cfg, false);
-	struct virq_vmm *vmm = vmm_started(&cfg);
+	struct virq_vmm *vmm = vmm_boot(&cfg, NULL);
 	const unsigned n = 5;
 
 	for (unsigned i = 0; i < n; i++)
@@ -329,7 +295,7 @@ static void test_gic_v3_is_software(void **state)
 	assert_int_equal(e.target_vcpu, 1);
 	assert_int_equal(e.direct_injected, 0);
 	assert_int_equal(e.irqfd_signals, n);
-	struct virq_vmm_report *r = settled_report(vmm);
+	struct virq_vmm_report *r = vmm_settled_report(vmm);
 	assert_int_equal(row(r, 3)->delivered, n);
 	assert_int_equal(row(r, 3)->per_vcpu[1], n);
 	assert_false(r->direct_lpi);

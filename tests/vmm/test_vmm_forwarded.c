@@ -21,8 +21,7 @@
 #include <cmocka.h>
 
 #include "vmm/vmm.h"
-
-#define SETTLE_NS 2000000000ull
+#include "vmm_fixture.h"
 
 /*
  * An arm64 VM with 2 vCPUs: fwd0 (INTx A, forwarded, on vCPU 0), fwd1 (INTx B, forwarded, on vCPU 1) and
@@ -61,49 +60,25 @@ static void count_event(void *ctx, const struct virq_vmm_event *event)
 
 static struct virq_vmm *vmm_started(const struct virq_vmm_config *cfg)
 {
-	struct virq_vmm *vmm;
-	char err[256] = "";
-	int ret = virq_vmm_create(cfg, &vmm, err, sizeof(err));
-
-	if (ret < 0)
-		fail_msg("virq_vmm_create: %s", err);
 	memset(events, 0, sizeof(events));
-	virq_vmm_set_event_handler(vmm, count_event, NULL);
-	ret = virq_vmm_start(vmm);
-	if (ret < 0)
-		fail_msg("virq_vmm_start: %d (%s)", ret, virq_vmm_failure(vmm) ? virq_vmm_failure(vmm) : "-");
-	return vmm;
+	return vmm_boot(cfg, count_event);
 }
 
+/* Each device here has one source, its INTx line. */
 static const struct virq_vmm_source_report *row(const struct virq_vmm_report *r, unsigned device)
 {
-	for (unsigned i = 0; i < r->nsources; i++)
-		if (r->sources[i].device == device)
-			return &r->sources[i];
-	fail_msg("no row for device %u", device);
-	return NULL;
-}
-
-static struct virq_vmm_report *settled_report(struct virq_vmm *vmm)
-{
-	assert_int_equal(virq_vmm_settle(vmm, SETTLE_NS), 0);
-	struct virq_vmm_report *r = virq_vmm_report(vmm);
-	assert_non_null(r);
-	return r;
+	return vmm_row(r, device, 0);
 }
 
 /* Raise @device's line and wait until it is serviced (one raise at a time: nothing coalesces). */
 static void raise_one(struct virq_vmm *vmm, unsigned device)
 {
-	assert_int_equal(virq_vmm_raise(vmm, device, 0), 0);
-	assert_int_equal(virq_vmm_settle(vmm, SETTLE_NS), 0);
+	vmm_raise_settled(vmm, device, 0);
 }
 
 static struct virq_vmm_explanation explain(struct virq_vmm *vmm, unsigned device)
 {
-	struct virq_vmm_explanation e;
-	assert_int_equal(virq_vmm_explain(vmm, device, 0, &e), 0);
-	return e;
+	return vmm_explanation(vmm, device, 0);
 }
 
 /*
@@ -115,12 +90,6 @@ static void wait_completions(struct virq_vmm *vmm, unsigned device, uint64_t n)
 	for (unsigned ms = 0; ms < 2000 && explain(vmm, device).line_completions < n; ms++)
 		usleep(1000);
 	assert_int_equal(explain(vmm, device).line_completions, n);
-}
-
-static void assert_contains(const char *text, const char *part)
-{
-	if (!strstr(text, part))
-		fail_msg("\"%s\" does not contain \"%s\"", text, part);
 }
 
 /*
@@ -158,7 +127,7 @@ static void test_forwarded_delivery(void **state)
 		wait_completions(vmm, 0, i + 1);
 		wait_completions(vmm, 1, i + 1);
 	}
-	struct virq_vmm_report *r = settled_report(vmm);
+	struct virq_vmm_report *r = vmm_settled_report(vmm);
 	for (unsigned d = 0; d < 3; d++) {
 		const struct virq_vmm_source_report *s = row(r, d);
 		assert_true(s->intx);
@@ -213,7 +182,7 @@ static void test_forwarded_line_refires(void **state)
 		raise_one(vmm, 0);
 		wait_completions(vmm, 0, 2 * (i + 1)); /* the skipped ack's completion, then the acked one's */
 	}
-	struct virq_vmm_report *r = settled_report(vmm);
+	struct virq_vmm_report *r = vmm_settled_report(vmm);
 	const struct virq_vmm_source_report *s = row(r, 0);
 	assert_int_equal(s->raised, 3);
 	assert_int_equal(s->delivered, 3);
@@ -245,7 +214,7 @@ static void test_forwarded_under_traffic(void **state)
 	assert_int_equal(virq_vmm_traffic_start(vmm), 0);
 	usleep(400000);
 	virq_vmm_traffic_stop(vmm);
-	struct virq_vmm_report *r = settled_report(vmm);
+	struct virq_vmm_report *r = vmm_settled_report(vmm);
 	uint64_t delivered = 0;
 	for (unsigned d = 0; d < 3; d++) {
 		const struct virq_vmm_source_report *s = row(r, d);

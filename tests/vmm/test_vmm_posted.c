@@ -19,12 +19,11 @@
 #include <cmocka.h>
 
 #include "vmm/vmm.h"
+#include "vmm_fixture.h"
 
 /* Only to see the wakeup handler at work (the VMM itself uses the public API alone). */
 #include "engine/posted.h"
 #include "engine/vcpu.h"
-
-#define SETTLE_NS 2000000000ull
 
 /*
  * nic0: 4 MSI-X vectors with @delivery on vCPUs 0,1,0,1; plain0: 2 vectors through plain irqfds (no
@@ -59,57 +58,6 @@ static void config_posted(struct virq_vmm_config *cfg, enum virq_vmm_delivery de
 						    .vcpu = 0 };
 }
 
-static struct virq_vmm *vmm_started(const struct virq_vmm_config *cfg)
-{
-	struct virq_vmm *vmm;
-	char err[256] = "";
-	int ret = virq_vmm_create(cfg, &vmm, err, sizeof(err));
-
-	if (ret < 0)
-		fail_msg("virq_vmm_create: %s", err);
-	ret = virq_vmm_start(vmm);
-	if (ret < 0)
-		fail_msg("virq_vmm_start: %d (%s)", ret, virq_vmm_failure(vmm) ? virq_vmm_failure(vmm) : "-");
-	return vmm;
-}
-
-static const struct virq_vmm_source_report *row(const struct virq_vmm_report *r, unsigned device, unsigned source)
-{
-	for (unsigned i = 0; i < r->nsources; i++)
-		if (r->sources[i].device == device && r->sources[i].source == source)
-			return &r->sources[i];
-	fail_msg("no row for device %u source %u", device, source);
-	return NULL;
-}
-
-static struct virq_vmm_report *settled_report(struct virq_vmm *vmm)
-{
-	assert_int_equal(virq_vmm_settle(vmm, SETTLE_NS), 0);
-	struct virq_vmm_report *r = virq_vmm_report(vmm);
-	assert_non_null(r);
-	return r;
-}
-
-/* Raise @cause of @device and wait until it is delivered (one message: nothing can coalesce). */
-static void raise_one(struct virq_vmm *vmm, unsigned device, unsigned cause)
-{
-	assert_int_equal(virq_vmm_raise(vmm, device, cause), 0);
-	assert_int_equal(virq_vmm_settle(vmm, SETTLE_NS), 0);
-}
-
-static struct virq_vmm_explanation explain(struct virq_vmm *vmm, unsigned device, unsigned source)
-{
-	struct virq_vmm_explanation e;
-	assert_int_equal(virq_vmm_explain(vmm, device, source, &e), 0);
-	return e;
-}
-
-static void assert_contains(const char *text, const char *part)
-{
-	if (!strstr(text, part))
-		fail_msg("\"%s\" does not contain \"%s\"", text, part);
-}
-
 /*
  * POSTED: every message is posted into the target vCPU's descriptor, and the vCPU, halted in the guest's
  * idle loop, is woken through the wakeup vector: each vector handled on its vCPU, the IOMMU counting
@@ -122,18 +70,18 @@ static void test_posted_delivery(void **state)
 	(void)state;
 	struct virq_vmm_config cfg;
 	config_posted(&cfg, VIRQ_VMM_DELIVERY_POSTED);
-	struct virq_vmm *vmm = vmm_started(&cfg);
+	struct virq_vmm *vmm = vmm_boot(&cfg, NULL);
 	struct virq_posted_pcpus *p = virq_posted_engine_pcpus();
 	uint64_t wakeups = atomic_load(&p->notify_wakeup), kicks = atomic_load(&p->kicks);
 
 	for (unsigned n = 0; n < 5; n++) {
 		for (unsigned k = 0; k < 4; k++)
-			raise_one(vmm, 0, k);
-		raise_one(vmm, 1, n % 2);
+			vmm_raise_settled(vmm, 0, k);
+		vmm_raise_settled(vmm, 1, n % 2);
 	}
-	struct virq_vmm_report *r = settled_report(vmm);
+	struct virq_vmm_report *r = vmm_settled_report(vmm);
 	for (unsigned k = 0; k < 4; k++) {
-		const struct virq_vmm_source_report *s = row(r, 0, k);
+		const struct virq_vmm_source_report *s = vmm_row(r, 0, k);
 		assert_int_equal(s->raised, 5);
 		assert_int_equal(s->delivered, 5);
 		assert_int_equal(s->lost, 0);
@@ -141,7 +89,7 @@ static void test_posted_delivery(void **state)
 		assert_int_equal(s->per_vcpu[k % 2], 5);
 		assert_int_equal(s->per_vcpu[1 - k % 2], 0);
 	}
-	assert_int_equal(row(r, 1, 0)->delivered + row(r, 1, 1)->delivered, 5);
+	assert_int_equal(vmm_row(r, 1, 0)->delivered + vmm_row(r, 1, 1)->delivered, 5);
 	assert_true(r->iommu);
 	assert_int_equal(r->iommu_posted, 20); /* nic0's messages, each posted; plain0's never reach it */
 	assert_int_equal(r->iommu_remapped, 0);
@@ -152,7 +100,7 @@ static void test_posted_delivery(void **state)
 	assert_true(atomic_load(&p->kicks) > kicks);
 
 	for (unsigned k = 0; k < 4; k++) {
-		struct virq_vmm_explanation e = explain(vmm, 0, k);
+		struct virq_vmm_explanation e = vmm_explanation(vmm, 0, k);
 		char reason[64];
 		assert_string_equal(e.mode, "posted");
 		snprintf(reason, sizeof(reason), "fixed delivery to APIC %u vector 0x%x", k % 2, 0x30 + k);
@@ -164,7 +112,7 @@ static void test_posted_delivery(void **state)
 		assert_int_equal(e.irqfd_signals, 0);    /* the eventfd path never ran */
 		assert_true(e.bypass_posts >= 1);
 	}
-	struct virq_vmm_explanation plain = explain(vmm, 1, 0);
+	struct virq_vmm_explanation plain = vmm_explanation(vmm, 1, 0);
 	assert_string_equal(plain.mode, "software");
 	assert_contains(plain.why, "no IOMMU for this device (delivery irqfd)");
 	assert_int_equal(plain.irte_index, -1);
@@ -178,17 +126,17 @@ static void test_posted_follows_a_retarget(void **state)
 	(void)state;
 	struct virq_vmm_config cfg;
 	config_posted(&cfg, VIRQ_VMM_DELIVERY_POSTED);
-	struct virq_vmm *vmm = vmm_started(&cfg);
+	struct virq_vmm *vmm = vmm_boot(&cfg, NULL);
 
-	raise_one(vmm, 0, 3);
+	vmm_raise_settled(vmm, 0, 3);
 	assert_int_equal(virq_vmm_guest_action(vmm, 2), 0); /* v3: vCPU 1 -> 0 */
-	struct virq_vmm_explanation e = explain(vmm, 0, 3);
+	struct virq_vmm_explanation e = vmm_explanation(vmm, 0, 3);
 	assert_string_equal(e.mode, "posted");
 	assert_int_equal(e.target_vcpu, 0);
 	assert_contains(e.why, "fixed delivery to APIC 0 vector 0x33");
-	raise_one(vmm, 0, 3);
-	struct virq_vmm_report *r = settled_report(vmm);
-	const struct virq_vmm_source_report *s = row(r, 0, 3);
+	vmm_raise_settled(vmm, 0, 3);
+	struct virq_vmm_report *r = vmm_settled_report(vmm);
+	const struct virq_vmm_source_report *s = vmm_row(r, 0, 3);
 	assert_int_equal(s->per_vcpu[1], 1);
 	assert_int_equal(s->per_vcpu[0], 1);
 	assert_int_equal(s->stale, 0);
@@ -196,7 +144,7 @@ static void test_posted_follows_a_retarget(void **state)
 	assert_int_equal(r->iommu_posted, 2);
 	assert_int_equal(r->iommu_remapped, 0);
 	free(r);
-	assert_int_equal(explain(vmm, 0, 3).irqfd_signals, 0);
+	assert_int_equal(vmm_explanation(vmm, 0, 3).irqfd_signals, 0);
 	virq_vmm_destroy(vmm);
 }
 
@@ -209,14 +157,14 @@ static void test_remapped_delivery(void **state)
 	(void)state;
 	struct virq_vmm_config cfg;
 	config_posted(&cfg, VIRQ_VMM_DELIVERY_REMAPPED);
-	struct virq_vmm *vmm = vmm_started(&cfg);
+	struct virq_vmm *vmm = vmm_boot(&cfg, NULL);
 
 	for (unsigned n = 0; n < 3; n++)
 		for (unsigned k = 0; k < 4; k++)
-			raise_one(vmm, 0, k);
-	struct virq_vmm_report *r = settled_report(vmm);
+			vmm_raise_settled(vmm, 0, k);
+	struct virq_vmm_report *r = vmm_settled_report(vmm);
 	for (unsigned k = 0; k < 4; k++) {
-		const struct virq_vmm_source_report *s = row(r, 0, k);
+		const struct virq_vmm_source_report *s = vmm_row(r, 0, k);
 		assert_int_equal(s->delivered, 3);
 		assert_int_equal(s->per_vcpu[k % 2], 3);
 		assert_int_equal(s->lost, 0);
@@ -226,7 +174,7 @@ static void test_remapped_delivery(void **state)
 	assert_int_equal(r->iommu_remapped, 12);
 	free(r);
 	for (unsigned k = 0; k < 4; k++) {
-		struct virq_vmm_explanation e = explain(vmm, 0, k);
+		struct virq_vmm_explanation e = vmm_explanation(vmm, 0, k);
 		assert_string_equal(e.mode, "remapped");
 		assert_contains(e.why, "UNPOST_IRQ override");
 		assert_int_equal(e.target_vcpu, (int)(k % 2));
@@ -247,34 +195,34 @@ static void test_posted_masked_with_the_table_in_the_vmm(void **state)
 	struct virq_vmm_config cfg;
 	config_posted(&cfg, VIRQ_VMM_DELIVERY_POSTED);
 	cfg.msix_table_in_vmm = true;
-	struct virq_vmm *vmm = vmm_started(&cfg);
+	struct virq_vmm *vmm = vmm_boot(&cfg, NULL);
 
 	assert_int_equal(virq_vmm_guest_action(vmm, 0), 0); /* mask v2 */
-	struct virq_vmm_explanation e = explain(vmm, 0, 2);
+	struct virq_vmm_explanation e = vmm_explanation(vmm, 0, 2);
 	assert_string_equal(e.mode, "remapped");
 	assert_false(e.irqfd);
 	assert_contains(e.why, "held now: the entry is masked");
 	assert_int_equal(virq_vmm_raise(vmm, 0, 2), 0);
 	assert_int_equal(virq_vmm_raise(vmm, 0, 2), 0);
-	struct virq_vmm_report *r = settled_report(vmm);
-	assert_int_equal(row(r, 0, 2)->pending, 1);
-	assert_int_equal(row(r, 0, 2)->coalesced, 1);
-	assert_int_equal(row(r, 0, 2)->delivered, 0);
+	struct virq_vmm_report *r = vmm_settled_report(vmm);
+	assert_int_equal(vmm_row(r, 0, 2)->pending, 1);
+	assert_int_equal(vmm_row(r, 0, 2)->coalesced, 1);
+	assert_int_equal(vmm_row(r, 0, 2)->delivered, 0);
 	assert_int_equal(r->iommu_remapped, 1);
 	assert_int_equal(r->iommu_posted, 0);
 	free(r);
 	assert_int_equal(virq_vmm_guest_action(vmm, 1), 0); /* unmask: delivered once */
 	assert_int_equal(virq_vmm_settle(vmm, SETTLE_NS), 0); /* acked, or the next raise merges into it */
-	raise_one(vmm, 0, 2);                                 /* and posted again */
-	r = settled_report(vmm);
-	assert_int_equal(row(r, 0, 2)->pending, 0);
-	assert_int_equal(row(r, 0, 2)->delivered, 2);
-	assert_int_equal(row(r, 0, 2)->handler_runs, 2);
-	assert_int_equal(row(r, 0, 2)->lost, 0);
+	vmm_raise_settled(vmm, 0, 2);                                 /* and posted again */
+	r = vmm_settled_report(vmm);
+	assert_int_equal(vmm_row(r, 0, 2)->pending, 0);
+	assert_int_equal(vmm_row(r, 0, 2)->delivered, 2);
+	assert_int_equal(vmm_row(r, 0, 2)->handler_runs, 2);
+	assert_int_equal(vmm_row(r, 0, 2)->lost, 0);
 	assert_int_equal(r->iommu_remapped, 1);
 	assert_int_equal(r->iommu_posted, 1);
 	free(r);
-	assert_string_equal(explain(vmm, 0, 2).mode, "posted");
+	assert_string_equal(vmm_explanation(vmm, 0, 2).mode, "posted");
 	virq_vmm_destroy(vmm);
 }
 
@@ -288,39 +236,39 @@ static void test_posted_masked_with_the_table_in_the_engine(void **state)
 	(void)state;
 	struct virq_vmm_config cfg;
 	config_posted(&cfg, VIRQ_VMM_DELIVERY_POSTED);
-	struct virq_vmm *vmm = vmm_started(&cfg);
+	struct virq_vmm *vmm = vmm_boot(&cfg, NULL);
 
-	raise_one(vmm, 0, 2);
-	struct virq_vmm_report *r = settled_report(vmm);
+	vmm_raise_settled(vmm, 0, 2);
+	struct virq_vmm_report *r = vmm_settled_report(vmm);
 	uint64_t posted0 = r->iommu_posted, remapped0 = r->iommu_remapped;
 	assert_int_equal(posted0, 1);
 	free(r);
 
 	assert_int_equal(virq_vmm_guest_action(vmm, 0), 0); /* mask v2 */
-	struct virq_vmm_explanation e = explain(vmm, 0, 2);
+	struct virq_vmm_explanation e = vmm_explanation(vmm, 0, 2);
 	assert_string_equal(e.mode, "remapped");
 	assert_true(e.irqfd);
 	assert_contains(e.why, "MSI-X entry masked (held in the pending bit)");
 	assert_contains(e.why, "held now: the entry is masked");
 	assert_int_equal(virq_vmm_raise(vmm, 0, 2), 0);
 	assert_int_equal(virq_vmm_raise(vmm, 0, 2), 0);
-	r = settled_report(vmm);
-	assert_int_equal(row(r, 0, 2)->pending, 1);
-	assert_int_equal(row(r, 0, 2)->coalesced, 1);
-	assert_int_equal(row(r, 0, 2)->delivered, 1);
+	r = vmm_settled_report(vmm);
+	assert_int_equal(vmm_row(r, 0, 2)->pending, 1);
+	assert_int_equal(vmm_row(r, 0, 2)->coalesced, 1);
+	assert_int_equal(vmm_row(r, 0, 2)->delivered, 1);
 	assert_int_equal(r->iommu_posted, posted0); /* nothing posted while masked */
 	assert_true(r->iommu_remapped > remapped0);
 	free(r);
 
 	assert_int_equal(virq_vmm_guest_action(vmm, 1), 0); /* unmask: the pending one, once */
 	assert_int_equal(virq_vmm_settle(vmm, SETTLE_NS), 0);
-	assert_string_equal(explain(vmm, 0, 2).mode, "posted");
-	raise_one(vmm, 0, 2);
-	r = settled_report(vmm);
-	assert_int_equal(row(r, 0, 2)->pending, 0);
-	assert_int_equal(row(r, 0, 2)->delivered, 3);
-	assert_int_equal(row(r, 0, 2)->handler_runs, 3);
-	assert_int_equal(row(r, 0, 2)->lost, 0);
+	assert_string_equal(vmm_explanation(vmm, 0, 2).mode, "posted");
+	vmm_raise_settled(vmm, 0, 2);
+	r = vmm_settled_report(vmm);
+	assert_int_equal(vmm_row(r, 0, 2)->pending, 0);
+	assert_int_equal(vmm_row(r, 0, 2)->delivered, 3);
+	assert_int_equal(vmm_row(r, 0, 2)->handler_runs, 3);
+	assert_int_equal(vmm_row(r, 0, 2)->lost, 0);
 	assert_int_equal(r->iommu_posted, posted0 + 1);
 	free(r);
 	virq_vmm_destroy(vmm);
