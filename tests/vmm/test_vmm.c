@@ -39,16 +39,7 @@ static void config_default(struct virq_vmm_config *cfg, void **state)
 	cfg->vcpus = 2;
 	cfg->ndevices = 2;
 	struct virq_vmm_device_config *nic = &cfg->devices[0], *legacy = &cfg->devices[1];
-	strcpy(nic->name, "nic0");
-	nic->requester_id = 3 << 3;
-	nic->msix_vectors = 4;
-	nic->msix_table_bar = 2;
-	nic->msix_pba_bar = 2;
-	nic->msix_pba_offset = 0x800;
-	nic->delivery = VIRQ_VMM_DELIVERY_IRQFD;
-	nic->driver = VIRQ_VMM_DRIVER_NIC;
-	for (unsigned k = 0; k < 4; k++)
-		nic->affinity[k] = k % 2;
+	vmm_nic_config(nic, "nic0", VIRQ_VMM_DELIVERY_IRQFD);
 	strcpy(legacy->name, "legacy0");
 	legacy->requester_id = 4 << 3;
 	legacy->intx_pin = 1;

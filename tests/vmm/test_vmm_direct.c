@@ -37,17 +37,8 @@ static void config_direct(struct virq_vmm_config *cfg, bool gic_v4)
 	cfg->gic_v4 = gic_v4;
 	cfg->ndevices = 1;
 	struct virq_vmm_device_config *nic = &cfg->devices[0];
-	strcpy(nic->name, "nic0");
-	nic->requester_id = 3 << 3;
-	nic->msix_vectors = 4;
-	nic->msix_table_bar = 2;
-	nic->msix_pba_bar = 2;
-	nic->msix_pba_offset = 0x800;
-	nic->delivery = VIRQ_VMM_DELIVERY_IRQFD;
-	nic->driver = VIRQ_VMM_DRIVER_NIC;
+	vmm_nic_config(nic, "nic0", VIRQ_VMM_DELIVERY_IRQFD);
 	nic->handler_ns = 1000;
-	for (unsigned k = 0; k < 4; k++)
-		nic->affinity[k] = k % 2;
 	cfg->nactions = 3;
 	cfg->actions[0] = (struct virq_vmm_action){ .kind = VIRQ_VMM_ACTION_RETARGET, .device = 0, .vector = 1,
 						    .vcpu = 0 };

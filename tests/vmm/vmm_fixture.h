@@ -15,6 +15,26 @@
 
 #define SETTLE_NS 2000000000ull
 
+/*
+ * The NIC every VMM test starts from: @name at requester ID 00:03.0, 4 MSI-X vectors with table and PBA
+ * in BAR 2 (PBA at 0x800), the NIC driver, vectors on vCPUs 0,1,0,1, delivered as @delivery.
+ */
+static inline void vmm_nic_config(struct virq_vmm_device_config *nic, const char *name,
+				  enum virq_vmm_delivery delivery)
+{
+	memset(nic, 0, sizeof(*nic));
+	strcpy(nic->name, name);
+	nic->requester_id = 3 << 3;
+	nic->msix_vectors = 4;
+	nic->msix_table_bar = 2;
+	nic->msix_pba_bar = 2;
+	nic->msix_pba_offset = 0x800;
+	nic->delivery = delivery;
+	nic->driver = VIRQ_VMM_DRIVER_NIC;
+	for (unsigned k = 0; k < 4; k++)
+		nic->affinity[k] = k % 2;
+}
+
 /* virq_vmm_create + virq_vmm_start, with @on_event (NULL: none) observing from the start. */
 static inline struct virq_vmm *vmm_boot(const struct virq_vmm_config *cfg, virq_vmm_event_fn *on_event)
 {
